@@ -1,0 +1,77 @@
+//! tessera-paxos Multi-Paxos: three nodes, in-memory logs (a `MemLog`
+//! each, written and confirmed at once), empty commands, a no-op state
+//! machine.
+
+use std::time::Duration;
+
+use tessera_core::DurableState;
+use tessera_paxos::multi::{
+    Configuration, MultiPaxos, MultiPaxosConfig, PaxosDisk, PaxosWrite, QuorumSpec, Request,
+    Response, StateMachine,
+};
+
+use super::sans_io::{Cluster, Run, closed_loop};
+
+/// The no-op state machine: empty commands, nothing to keep.
+pub(crate) struct Noop;
+
+impl StateMachine for Noop {
+    type Command = ();
+    type Output = ();
+    type Query = ();
+    type QueryOutput = ();
+
+    fn apply(&mut self, _slot: u64, _command: &()) {}
+    fn query(&self, _query: &()) {}
+    fn snapshot(&self) -> Vec<u8> {
+        Vec::new()
+    }
+    fn restore(&mut self, _snapshot: &[u8]) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+const IDS: [u64; 3] = [1, 2, 3];
+
+fn write(disk: &mut PaxosDisk<()>, write: PaxosWrite<()>) {
+    disk.apply(write);
+}
+
+pub(crate) fn run(clients: usize, duration: Duration) -> Run {
+    let spec = QuorumSpec::Majority(IDS.to_vec());
+    let disks: Vec<PaxosDisk<()>> = IDS.iter().map(|_| PaxosDisk::without_audit()).collect();
+    let mut cluster: Cluster<MultiPaxos<Noop>, PaxosDisk<()>> =
+        Cluster::new(IDS.to_vec(), Vec::new(), disks, write);
+    let now = cluster.now();
+    cluster.nodes = IDS
+        .iter()
+        .map(|&id| {
+            let mut config = MultiPaxosConfig::new(id, Configuration::initial(spec.clone()))
+                .expect("a valid configuration");
+            config.election_timeout = Duration::from_millis(150);
+            if let Some(window) = std::env::var("TESSERA_PAXOS_WINDOW")
+                .ok()
+                .and_then(|w| w.parse().ok())
+            {
+                config.window = window;
+            }
+            MultiPaxos::boot(config, &PaxosDisk::without_audit(), Noop, id, now).expect("boots")
+        })
+        .collect();
+    let leader = loop {
+        cluster.tick_due();
+        cluster.settle();
+        if let Some(leader) = cluster.nodes.iter().position(|n| n.is_leader()) {
+            break leader;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    closed_loop(
+        &mut cluster,
+        clients,
+        duration,
+        |_| leader,
+        |_, _| Request::Propose(()),
+        |response| matches!(response, Response::Applied { .. }),
+    )
+}

@@ -1,0 +1,365 @@
+//! A client of a cluster's nodes: it keeps a connection per node, sends
+//! each request to the node it believes leads, and follows "not leader,
+//! try N" redirects.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+use crate::connection::Dialer;
+use crate::peer_link::error_chain;
+use crate::proto::transport::client_client::ClientClient;
+use crate::proto::transport::{
+    ClientReply, Consistency, ProposeRequest, ReadRequest, StatusReply, StatusRequest, client_reply,
+};
+use crate::{ClientOutcome, ClientTls, NetError, Network, ReadConsistency, TokioNetwork};
+
+/// At most this many nodes are tried for one request (redirects and
+/// nodes that do not know a leader).
+pub const CLIENT_ATTEMPTS_MAX: usize = 8;
+
+/// The pause before asking again when no node knows a leader (an election
+/// is under way).
+const NO_LEADER_PAUSE: Duration = Duration::from_millis(50);
+
+/// Opens a gRPC channel to `address` through `network`, with TLS if
+/// given (checking the server's certificate as `tls` says), giving up
+/// after `timeout`. For tools and tests that call a node's services
+/// directly.
+///
+/// # Errors
+///
+/// [`NetError::Connect`] if the connection or the TLS handshake fails.
+pub async fn dial<N: Network>(
+    network: &N,
+    address: &str,
+    tls: Option<&ClientTls>,
+    timeout: Duration,
+) -> Result<Channel, NetError> {
+    let connect_error = |reason: String| NetError::Connect {
+        address: address.to_string(),
+        reason,
+    };
+    let endpoint = Endpoint::from_shared(format!("http://{address}"))
+        .map_err(|error| connect_error(error.to_string()))?
+        .connect_timeout(timeout)
+        .timeout(timeout);
+    let dialer = Dialer {
+        network: network.clone(),
+        address: address.into(),
+        tls: tls.map(|tls| (tls.config.clone(), tls.server_name.clone())),
+    };
+    endpoint
+        .connect_with_connector(dialer)
+        .await
+        .map_err(|error| connect_error(error_chain(&error)))
+}
+
+/// Whether a failed call certainly never reached the node: its channel
+/// could not (re)connect.
+fn never_sent(status: &tonic::Status) -> bool {
+    use std::error::Error as _;
+    if status.code() != tonic::Code::Unavailable {
+        return false;
+    }
+    let mut source = status.source();
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionRefused
+                    | std::io::ErrorKind::AddrNotAvailable
+                    | std::io::ErrorKind::HostUnreachable
+                    | std::io::ErrorKind::NetworkUnreachable
+                    | std::io::ErrorKind::NotFound
+            );
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// A request as sent to one node.
+#[derive(Clone)]
+enum Call {
+    Propose(ProposeRequest),
+    Read(ReadRequest),
+}
+
+impl Call {
+    async fn send(self, mut client: ClientClient<Channel>) -> Result<ClientReply, tonic::Status> {
+        let reply = match self {
+            Call::Propose(request) => client.propose(request).await?,
+            Call::Read(request) => client.read(request).await?,
+        };
+        Ok(reply.into_inner())
+    }
+}
+
+/// A client of a cluster.
+///
+/// Proposals are sent once per node tried: a redirect ("not leader") is
+/// definite, so the proposal is sent to the leader named; a transport
+/// failure after sending is not, so it is reported as an error and never
+/// retried (the proposal may have been applied). Reads, which change
+/// nothing, are retried on the next node after a transport failure.
+pub struct ClusterClient<N: Network = TokioNetwork> {
+    addresses: Vec<String>,
+    tls: Option<ClientTls>,
+    network: N,
+    timeout: Duration,
+    message_bytes_max: usize,
+    channels: Mutex<BTreeMap<String, ClientClient<Channel>>>,
+    /// The node believed to lead.
+    preferred: Mutex<Option<String>>,
+}
+
+impl<N: Network> std::fmt::Debug for ClusterClient<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterClient")
+            .field("addresses", &self.addresses)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterClient<TokioNetwork> {
+    /// A client of the nodes whose client ports are at `addresses`.
+    pub fn new(addresses: Vec<String>, tls: Option<ClientTls>) -> Self {
+        Self::with_network(addresses, tls, TokioNetwork)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Plain maps and options: a holder that panicked left them whole.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<N: Network> ClusterClient<N> {
+    /// A client connecting through `network`.
+    pub fn with_network(addresses: Vec<String>, tls: Option<ClientTls>, network: N) -> Self {
+        ClusterClient {
+            addresses,
+            tls,
+            network,
+            timeout: Duration::from_secs(10),
+            message_bytes_max: 8 << 20,
+            channels: Mutex::new(BTreeMap::new()),
+            preferred: Mutex::new(None),
+        }
+    }
+
+    /// Gives up a call (connecting included) after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    async fn client(&self, address: &str) -> Result<ClientClient<Channel>, NetError> {
+        if let Some(client) = lock(&self.channels).get(address) {
+            return Ok(client.clone());
+        }
+        let channel = dial(&self.network, address, self.tls.as_ref(), self.timeout).await?;
+        let client = ClientClient::new(channel)
+            .max_decoding_message_size(self.message_bytes_max)
+            .max_encoding_message_size(self.message_bytes_max);
+        lock(&self.channels).insert(address.to_string(), client.clone());
+        Ok(client)
+    }
+
+    fn forget(&self, address: &str) {
+        lock(&self.channels).remove(address);
+        let mut preferred = lock(&self.preferred);
+        if preferred.as_deref() == Some(address) {
+            *preferred = None;
+        }
+    }
+
+    /// The addresses to try, the believed leader first.
+    fn order(&self) -> Vec<String> {
+        let mut order = Vec::with_capacity(self.addresses.len() + 1);
+        if let Some(preferred) = lock(&self.preferred).clone() {
+            order.push(preferred);
+        }
+        for address in &self.addresses {
+            if !order.contains(address) {
+                order.push(address.clone());
+            }
+        }
+        order
+    }
+
+    /// Sends a request, following redirects. A read moves on to the next
+    /// node when a call fails in transit; a proposal does not.
+    async fn send(&self, call: Call) -> Result<ClientOutcome, NetError> {
+        let retry_on_transport_error = matches!(call, Call::Read(_));
+        let candidates = self.order();
+        let mut next = 0;
+        let mut redirect_to: Option<String> = None;
+        let mut last_error = None;
+        let mut last_outcome = None;
+        for _ in 0..CLIENT_ATTEMPTS_MAX {
+            let address = match redirect_to.take() {
+                Some(address) => address,
+                None if candidates.is_empty() => break,
+                None => {
+                    next += 1;
+                    candidates[(next - 1) % candidates.len()].clone()
+                }
+            };
+            let client = match self.client(&address).await {
+                Ok(client) => client,
+                Err(error) => {
+                    // Not connected: nothing was sent, so trying another
+                    // node is safe.
+                    last_error = Some(error);
+                    continue;
+                }
+            };
+            let reply = match call.clone().send(client).await {
+                Ok(reply) => reply,
+                Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                    return Err(NetError::Rpc {
+                        address,
+                        status: Box::new(status),
+                    });
+                }
+                Err(status) => {
+                    self.forget(&address);
+                    if never_sent(&status) {
+                        // The channel could not reconnect: nothing left this
+                        // client, so another node may be tried.
+                        last_error = Some(NetError::Connect {
+                            address,
+                            reason: status.message().to_string(),
+                        });
+                        continue;
+                    }
+                    let error = NetError::Rpc {
+                        address,
+                        status: Box::new(status),
+                    };
+                    if retry_on_transport_error {
+                        last_error = Some(error);
+                        continue;
+                    }
+                    return Err(error);
+                }
+            };
+            let outcome = match reply.outcome {
+                Some(client_reply::Outcome::NotLeader(redirect)) => {
+                    if !redirect.leader_address.is_empty() && redirect.leader_address != address {
+                        // Try the leader next.
+                        *lock(&self.preferred) = Some(redirect.leader_address.clone());
+                        redirect_to = Some(redirect.leader_address);
+                    } else {
+                        tokio::time::sleep(NO_LEADER_PAUSE).await;
+                    }
+                    last_outcome = Some(ClientOutcome::NotLeader {
+                        leader: redirect.leader_id,
+                    });
+                    continue;
+                }
+                Some(client_reply::Outcome::Applied(applied)) => {
+                    *lock(&self.preferred) = Some(address);
+                    if applied.path.is_empty() {
+                        ClientOutcome::Applied {
+                            index: applied.index,
+                            output: applied.output,
+                        }
+                    } else {
+                        ClientOutcome::Read {
+                            index: applied.index,
+                            output: applied.output,
+                            path: match applied.path.as_str() {
+                                "lease" => "lease",
+                                "stale" => "stale",
+                                _ => "read_index",
+                            },
+                            staleness: Duration::from_millis(applied.staleness_ms),
+                        }
+                    }
+                }
+                Some(client_reply::Outcome::Refused(refused)) => ClientOutcome::Refused {
+                    reason: refused.reason,
+                },
+                Some(client_reply::Outcome::Indeterminate(unknown)) => {
+                    ClientOutcome::Indeterminate {
+                        reason: unknown.reason,
+                    }
+                }
+                None => ClientOutcome::Indeterminate {
+                    reason: format!("{address} sent an empty reply"),
+                },
+            };
+            return Ok(outcome);
+        }
+        match (last_outcome, last_error) {
+            (Some(outcome), _) => Ok(outcome),
+            (None, Some(error)) => Err(error),
+            (None, None) => Err(NetError::Connect {
+                address: String::new(),
+                reason: "no node addresses".into(),
+            }),
+        }
+    }
+
+    /// Proposes `command` (in the application's encoding).
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Connect`] if no node could be reached (nothing was
+    /// sent), [`NetError::Rpc`] if a call failed after it was sent (the
+    /// outcome is unknown) or the node found the command invalid.
+    pub async fn propose(&self, command: Vec<u8>) -> Result<ClientOutcome, NetError> {
+        self.send(Call::Propose(ProposeRequest { command })).await
+    }
+
+    /// Reads `query` (in the application's encoding).
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Connect`] or [`NetError::Rpc`] if no node answered.
+    pub async fn read(
+        &self,
+        query: Vec<u8>,
+        consistency: ReadConsistency,
+    ) -> Result<ClientOutcome, NetError> {
+        let (consistency, max_staleness_ms) = match consistency {
+            ReadConsistency::Linearizable => (Consistency::Linearizable, 0),
+            ReadConsistency::Lease => (Consistency::Lease, 0),
+            ReadConsistency::Stale { max_staleness } => (
+                Consistency::Stale,
+                u64::try_from(max_staleness.as_millis()).unwrap_or(u64::MAX),
+            ),
+        };
+        self.send(Call::Read(ReadRequest {
+            query,
+            consistency: consistency as i32,
+            max_staleness_ms,
+        }))
+        .await
+    }
+
+    /// The status of the node at `address`.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Connect`] or [`NetError::Rpc`].
+    pub async fn status(&self, address: &str) -> Result<StatusReply, NetError> {
+        let mut client = self.client(address).await?;
+        client
+            .status(StatusRequest {})
+            .await
+            .map(tonic::Response::into_inner)
+            .map_err(|status| {
+                self.forget(address);
+                NetError::Rpc {
+                    address: address.to_string(),
+                    status: Box::new(status),
+                }
+            })
+    }
+}

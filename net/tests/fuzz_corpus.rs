@@ -1,0 +1,159 @@
+//! Replays the fuzzers' corpus (`net/fuzz/corpus/`) through the same
+//! properties the fuzz targets check, so CI exercises every input a fuzzer
+//! kept without cargo-fuzz or a nightly compiler.
+//!
+//! Inputs found by `cargo fuzz run <target> -s none` (in `net/fuzz`) that
+//! crashed are fixed and then copied into the corpus. The hand-made seeds
+//! are rewritten by `cargo test -p tessera-net --test fuzz_corpus -- --ignored`.
+
+use std::path::PathBuf;
+
+use prost::Message as _;
+use tessera_net::proto::transport::{
+    ClientReply, Envelope, ProposeRequest, ReadRequest, client_reply,
+};
+use tessera_net::{
+    MapCommand, RaftAdapter, ReplicatedMap, WireCodec, fuzz_client_decoders, fuzz_peer_decoders,
+};
+use tessera_raft::{AppendRequest, Entry, Heartbeat, Membership, Message, Payload, VoteRequest};
+use tessera_storage::{Codec, LogPosition};
+
+fn corpus(target: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join("corpus")
+        .join(target)
+}
+
+fn replay(target: &str, property: fn(&[u8])) -> usize {
+    let mut count = 0;
+    for entry in std::fs::read_dir(corpus(target)).expect("the corpus directory") {
+        let path = entry.expect("a corpus entry").path();
+        let bytes = std::fs::read(&path).expect("a corpus file");
+        let outcome = std::panic::catch_unwind(|| property(&bytes));
+        assert!(outcome.is_ok(), "{} fails {target}", path.display());
+        count += 1;
+    }
+    count
+}
+
+// Rule: the peer decoders never panic on any input the fuzzer kept, and
+// what decodes re-encodes to the same message.
+#[test]
+fn peer_decoders_corpus() {
+    assert!(replay("peer_decoders", fuzz_peer_decoders) >= 8);
+}
+
+// Rule: the client decoders never panic on any input the fuzzer kept.
+#[test]
+fn client_decoders_corpus() {
+    assert!(replay("client_decoders", fuzz_client_decoders) >= 4);
+}
+
+fn raft(message: &Message<MapCommand>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    RaftAdapter::<ReplicatedMap>::new().encode(message, &mut bytes);
+    bytes
+}
+
+fn put(key: &[u8], value: &[u8]) -> MapCommand {
+    MapCommand::Put {
+        key: key.to_vec(),
+        value: value.to_vec(),
+    }
+}
+
+/// Rewrites the hand-made seed inputs.
+#[test]
+#[ignore = "rewrites the checked-in seed corpus"]
+fn write_seed_corpus() {
+    let heartbeat = raft(&Message::Heartbeat(Heartbeat {
+        term: 3,
+        commit: 9,
+        round: 4,
+    }));
+    let vote = raft(&Message::VoteRequest(VoteRequest {
+        term: 2,
+        last_log: LogPosition::new(7, 1),
+        pre_vote: true,
+        transfer: false,
+    }));
+    let append = raft(&Message::Append(AppendRequest {
+        term: 2,
+        prev: LogPosition::new(7, 1),
+        entries: vec![
+            Entry::command(8, 2, put(b"k", b"v")),
+            Entry::blank(9, 2),
+            Entry {
+                index: 10,
+                term: 2,
+                payload: Payload::Membership(Membership::new([1, 2, 3]).expect("voters").into()),
+            },
+        ],
+        commit: 7,
+        round: 5,
+    }));
+    let envelope = |messages: Vec<Vec<u8>>| {
+        Envelope {
+            sender: 2,
+            cluster_id: "demo".into(),
+            protocol: "raft".into(),
+            messages,
+        }
+        .encode_to_vec()
+    };
+    let peer: Vec<(&str, Vec<u8>)> = vec![
+        ("heartbeat", heartbeat.clone()),
+        ("vote", vote.clone()),
+        ("append", append.clone()),
+        ("envelope-one", envelope(vec![heartbeat.clone()])),
+        (
+            "envelope-many",
+            envelope(vec![vote, append.clone(), heartbeat]),
+        ),
+        ("envelope-garbage", envelope(vec![vec![0xff, 0x01, 0x02]])),
+        ("truncated-append", append[..append.len() / 2].to_vec()),
+        ("empty", Vec::new()),
+        ("huge-length", vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f]),
+    ];
+    let mut command = Vec::new();
+    put(b"key", b"value").encode(&mut command);
+    let client: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "propose",
+            ProposeRequest {
+                command: command.clone(),
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "read",
+            ReadRequest {
+                query: b"key".to_vec(),
+                consistency: 2,
+                max_staleness_ms: 100,
+            }
+            .encode_to_vec(),
+        ),
+        (
+            "reply",
+            ClientReply {
+                outcome: Some(client_reply::Outcome::Refused(
+                    tessera_net::proto::transport::Refused {
+                        reason: "no".into(),
+                    },
+                )),
+            }
+            .encode_to_vec(),
+        ),
+        ("command", command),
+        ("bad-tag", vec![9, 0, 0, 0]),
+    ];
+    for (target, seeds) in [("peer_decoders", peer), ("client_decoders", client)] {
+        let dir = corpus(target);
+        std::fs::create_dir_all(&dir).expect("the corpus directory");
+        for (name, bytes) in seeds {
+            std::fs::write(dir.join(format!("seed-{name}")), bytes).expect("a seed file");
+        }
+    }
+}

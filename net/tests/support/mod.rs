@@ -1,0 +1,235 @@
+//! A Raft cluster of real nodes on loopback for the integration tests:
+//! TLS with a generated CA, durable storage in a temporary directory,
+//! ports chosen by the OS, and helpers that poll with timeouts (never a
+//! fixed sleep that races).
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera_core::NodeId;
+use tessera_net::{
+    CertificateAuthority, ClientAuth, ClientOutcome, ClientTls, ClusterClient, Listeners,
+    MapCommand, MapQuery, MapValue, NodeConfig, NodeHandle, PeerConfig, RaftAdapter,
+    ReadConsistency, ReplicatedMap, RunningNode, RuntimeClock, TlsConfig, TokioNetwork, raft_setup,
+    start_node_with,
+};
+use tessera_storage::{Codec, StdFs};
+
+pub(crate) type Node = RunningNode<RaftAdapter<ReplicatedMap>>;
+pub(crate) type Handle = NodeHandle<RaftAdapter<ReplicatedMap>>;
+
+/// How long any one wait may take before the test fails.
+pub(crate) const PATIENCE: Duration = Duration::from_secs(30);
+
+pub(crate) fn encode(command: &MapCommand) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    command.encode(&mut bytes);
+    bytes
+}
+
+pub(crate) fn put(key: &str, value: &str) -> Vec<u8> {
+    encode(&MapCommand::Put {
+        key: key.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec(),
+    })
+}
+
+/// Writes the PEM files of node `id` (or any text) into `dir`.
+pub(crate) fn write_pem(dir: &std::path::Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write a PEM file");
+    path
+}
+
+pub(crate) struct TestCluster {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) ca: CertificateAuthority,
+    pub(crate) configs: BTreeMap<NodeId, NodeConfig>,
+    pub(crate) nodes: BTreeMap<NodeId, Node>,
+}
+
+impl TestCluster {
+    /// Configurations for `n` nodes with TLS, their ports bound now (and
+    /// handed to the nodes as they start).
+    pub(crate) async fn new(
+        n: u64,
+        tune: impl Fn(&mut NodeConfig),
+    ) -> (Self, BTreeMap<NodeId, Listeners<TokioNetwork>>) {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let ca = CertificateAuthority::generate("test").expect("a CA");
+        let mut listeners = BTreeMap::new();
+        for id in 1..=n {
+            let bound = Listeners::bind(&TokioNetwork, "127.0.0.1:0", "127.0.0.1:0")
+                .await
+                .expect("loopback ports");
+            listeners.insert(id, bound);
+        }
+        let peers: Vec<PeerConfig> = listeners
+            .iter()
+            .map(|(&id, l)| PeerConfig {
+                id,
+                peer_address: l.peer_address().to_string(),
+                client_address: l.client_address().to_string(),
+            })
+            .collect();
+        let certs = dir.path().join("certs");
+        std::fs::create_dir_all(&certs).expect("a certificate directory");
+        let ca_path = write_pem(&certs, "ca.pem", &ca.cert_pem());
+        let mut configs = BTreeMap::new();
+        for id in 1..=n {
+            let issued = ca.issue_node(id, &[]).expect("a node certificate");
+            let mut config = NodeConfig::new(
+                "test",
+                id,
+                dir.path().join(format!("node-{id}")),
+                peers.clone(),
+            );
+            config.tls = Some(TlsConfig {
+                ca_cert: ca_path.clone(),
+                cert: write_pem(&certs, &format!("node-{id}.pem"), &issued.cert_pem),
+                key: write_pem(&certs, &format!("node-{id}.key"), &issued.key_pem),
+                client_auth: ClientAuth::None,
+            });
+            tune(&mut config);
+            configs.insert(id, config);
+        }
+        let cluster = TestCluster {
+            dir,
+            ca,
+            configs,
+            nodes: BTreeMap::new(),
+        };
+        (cluster, listeners)
+    }
+
+    /// Starts node `id` on `listeners` (or, restarting, on its configured
+    /// addresses).
+    pub(crate) async fn start(&mut self, id: NodeId, listeners: Option<Listeners<TokioNetwork>>) {
+        let config = self.configs[&id].clone();
+        let listeners = match listeners {
+            Some(listeners) => listeners,
+            None => Listeners::bind(&TokioNetwork, &config.listen_peer, &config.listen_client)
+                .await
+                .expect("the node's own ports again"),
+        };
+        let setup = raft_setup(
+            &config,
+            ReplicatedMap::default(),
+            Arc::new(StdFs),
+            RuntimeClock::new(),
+        )
+        .expect("the node's storage");
+        let node = start_node_with(&config, setup, TokioNetwork, listeners)
+            .await
+            .expect("the node starts");
+        self.nodes.insert(id, node);
+    }
+
+    /// Starts every node.
+    pub(crate) async fn start_all(n: u64, tune: impl Fn(&mut NodeConfig)) -> Self {
+        let (mut cluster, listeners) = Self::new(n, tune).await;
+        for (id, listeners) in listeners {
+            cluster.start(id, Some(listeners)).await;
+        }
+        cluster
+    }
+
+    pub(crate) fn handle(&self, id: NodeId) -> Handle {
+        self.nodes[&id].handle().clone()
+    }
+
+    pub(crate) fn client_tls(&self) -> ClientTls {
+        ClientTls::from_pem("test", &self.ca.cert_pem(), None).expect("client TLS")
+    }
+
+    pub(crate) fn client(&self) -> ClusterClient {
+        let addresses = self
+            .configs
+            .values()
+            .map(|config| config.own_peer().expect("own peer").client_address.clone())
+            .collect();
+        ClusterClient::new(addresses, Some(self.client_tls())).with_timeout(Duration::from_secs(10))
+    }
+
+    /// Waits until one running node leads in a Target mode and every other
+    /// running node follows it; returns the leader.
+    pub(crate) async fn leader(&self) -> NodeId {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let statuses: Vec<_> = self.nodes.values().map(|n| n.handle().status()).collect();
+            let leaders: Vec<_> = statuses
+                .iter()
+                .filter(|s| s.is_leader() && s.mode_is_target)
+                .collect();
+            if let [leader] = leaders.as_slice()
+                && statuses.iter().all(|s| s.leader == Some(leader.id))
+            {
+                return leader.id;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no stable leader within {PATIENCE:?}: {statuses:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Proposes through the cluster client until it is applied (retrying
+    /// redirects while an election runs).
+    pub(crate) async fn propose(&self, client: &ClusterClient, command: Vec<u8>) -> u64 {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            match client.propose(command.clone()).await {
+                Ok(ClientOutcome::Applied { index, .. }) => return index,
+                Ok(ClientOutcome::NotLeader { .. })
+                | Err(tessera_net::NetError::Connect { .. }) => {}
+                other => panic!("proposal failed: {other:?}"),
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no leader took the proposal"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub(crate) async fn kill(&mut self, id: NodeId) {
+        let node = self.nodes.remove(&id).expect("a running node");
+        node.kill().await;
+    }
+
+    pub(crate) async fn shutdown(mut self) {
+        for (_, node) in std::mem::take(&mut self.nodes) {
+            node.shutdown().await.expect("a clean shutdown");
+        }
+    }
+}
+
+/// The value of `key` in node `handle`'s state machine, read inside it.
+pub(crate) async fn local_value(handle: &Handle, key: &str) -> Option<Vec<u8>> {
+    let key = key.as_bytes().to_vec();
+    handle
+        .inspect(move |node| node.state_machine().get(&key).map(<[u8]>::to_vec))
+        .await
+        .expect("the node runs")
+}
+
+/// Reads `key` linearizably through the client.
+pub(crate) async fn read(client: &ClusterClient, key: &str) -> Option<Vec<u8>> {
+    let mut query = Vec::new();
+    MapQuery {
+        key: key.as_bytes().to_vec(),
+    }
+    .encode(&mut query);
+    match client
+        .read(query, ReadConsistency::Linearizable)
+        .await
+        .expect("a read")
+    {
+        ClientOutcome::Read { output, .. } => MapValue::decode(&output).expect("a map value").0,
+        other => panic!("read failed: {other:?}"),
+    }
+}
