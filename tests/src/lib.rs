@@ -34,3 +34,8 @@ pub mod maelstrom {}
 /// certificates, ports and metrics.
 #[doc = include_str!("../../docs/running.md")]
 pub mod running {}
+
+/// The guide's chapter on Raft: invariants, evidence, modes and the driving
+/// loop.
+#[doc = include_str!("../../docs/raft.md")]
+pub mod raft {}
