@@ -39,3 +39,8 @@ pub mod running {}
 /// loop.
 #[doc = include_str!("../../docs/raft.md")]
 pub mod raft {}
+
+/// The guide's chapter on the Paxos family: Synod, Multi-Paxos, flexible
+/// and grid quorums, EPaxos.
+#[doc = include_str!("../../docs/paxos.md")]
+pub mod paxos {}
