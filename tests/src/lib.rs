@@ -44,3 +44,7 @@ pub mod raft {}
 /// and grid quorums, EPaxos.
 #[doc = include_str!("../../docs/paxos.md")]
 pub mod paxos {}
+
+/// The guide's chapter on Byzantine fault tolerance: PBFT.
+#[doc = include_str!("../../docs/pbft.md")]
+pub mod pbft {}
