@@ -35,6 +35,20 @@ pub mod maelstrom {}
 #[doc = include_str!("../../docs/running.md")]
 pub mod running {}
 
+/// The guide's chapter on Raft: invariants, evidence, modes and the driving
+/// loop.
+#[doc = include_str!("../../docs/raft.md")]
+pub mod raft {}
+
+/// The guide's chapter on the Paxos family: Synod, Multi-Paxos, flexible
+/// and grid quorums, EPaxos.
+#[doc = include_str!("../../docs/paxos.md")]
+pub mod paxos {}
+
+/// The guide's chapter on Byzantine fault tolerance: PBFT.
+#[doc = include_str!("../../docs/pbft.md")]
+pub mod pbft {}
+
 /// The guide's chapter on composing guarantees across crates: the
 /// guarantee-vector meet over the crates' own mode data.
 #[doc = include_str!("../../docs/composing.md")]
