@@ -13,23 +13,27 @@ use tessera_core::{
 const CLOCK_EVERY: u64 = 32;
 
 /// Client number in the low bits of a request id.
-pub const CLIENT_BITS: u32 = 16;
+pub(crate) const CLIENT_BITS: u32 = 16;
 
 /// Nodes, their disks and the messages between them.
 pub(crate) struct Cluster<P: Protocol, D> {
     clock: SystemClock,
-    pub nodes: Vec<P>,
+    /// The clock's last reading, shared by `CLOCK_EVERY` steps.
+    cached_now: tessera_core::Instant,
+    /// Inputs handled so far.
+    steps: u64,
+    pub(crate) nodes: Vec<P>,
     disks: Vec<D>,
     write: fn(&mut D, P::Write),
     ids: Vec<NodeId>,
     inbox: VecDeque<(usize, InputOf<P>)>,
     actions: Vec<ActionOf<P>>,
     /// Requests answered, with the answer.
-    pub answered: Vec<(RequestId, P::Response)>,
+    pub(crate) answered: Vec<(RequestId, P::Response)>,
 }
 
 impl<P: Protocol, D> Cluster<P, D> {
-    pub fn new(
+    pub(crate) fn new(
         ids: Vec<NodeId>,
         nodes: Vec<P>,
         disks: Vec<D>,
@@ -50,7 +54,7 @@ impl<P: Protocol, D> Cluster<P, D> {
         }
     }
 
-    pub fn now(&self) -> tessera_core::Instant {
+    pub(crate) fn now(&self) -> tessera_core::Instant {
         self.clock.now()
     }
 
@@ -58,7 +62,7 @@ impl<P: Protocol, D> Cluster<P, D> {
         self.ids.iter().position(|n| *n == id).expect("a member")
     }
 
-    pub fn tick_due(&mut self) {
+    pub(crate) fn tick_due(&mut self) {
         self.cached_now = self.clock.now();
         let now = self.cached_now;
         for (at, node) in self.nodes.iter().enumerate() {
@@ -68,7 +72,7 @@ impl<P: Protocol, D> Cluster<P, D> {
         }
     }
 
-    pub fn request(&mut self, at: usize, id: RequestId, request: P::Request) {
+    pub(crate) fn request(&mut self, at: usize, id: RequestId, request: P::Request) {
         self.inbox.push_back((at, Input::Request { id, request }));
     }
 
@@ -76,7 +80,7 @@ impl<P: Protocol, D> Cluster<P, D> {
     /// empty. A node's writes are durable the moment they are performed
     /// (the disk is memory), so their confirmation is handled at once,
     /// before anything else queued.
-    pub fn step(&mut self) -> bool {
+    pub(crate) fn step(&mut self) -> bool {
         let Some((at, input)) = self.inbox.pop_front() else {
             return false;
         };
@@ -118,16 +122,16 @@ impl<P: Protocol, D> Cluster<P, D> {
     }
 
     /// Runs until nothing is left to do.
-    pub fn settle(&mut self) {
+    pub(crate) fn settle(&mut self) {
         while self.step() {}
     }
 }
 
 /// What one closed-loop run measured.
 pub(crate) struct Run {
-    pub ops: u64,
-    pub elapsed: Duration,
-    pub latencies: Vec<u64>,
+    pub(crate) ops: u64,
+    pub(crate) elapsed: Duration,
+    pub(crate) latencies: Vec<u64>,
 }
 
 /// Runs `clients` closed-loop clients for `duration`: each sends one
@@ -141,6 +145,9 @@ pub(crate) fn closed_loop<P: Protocol, D>(
     mut request: impl FnMut(usize, u64) -> P::Request,
     counts: impl Fn(&P::Response) -> bool,
 ) -> Run {
+    // Read once: looking the variable up per answer costs as much as a
+    // fair share of a commit.
+    let report_slow = std::env::var_os("TESSERA_BENCH_SLOW").is_some();
     let mut latencies = Vec::with_capacity(1 << 20);
     let mut started = vec![WallInstant::now(); clients];
     let mut sequence = vec![0u64; clients];
@@ -177,7 +184,7 @@ pub(crate) fn closed_loop<P: Protocol, D>(
                 panic!("a request was not served: {:?}", response);
             }
             let latency = now.duration_since(started[client]).as_nanos() as u64;
-            if std::env::var("TESSERA_BENCH_SLOW").is_ok() && latency > 1_000_000 {
+            if report_slow && latency > 1_000_000 {
                 eprintln!(
                     "slow: {latency} ns at {:?}, step {steps}",
                     now.duration_since(start)
