@@ -1,0 +1,52 @@
+//! The demo in its short mode, as CI runs it: a 3-node cluster over mutual
+//! TLS with a leader crash and a stopped follower must end with a
+//! linearizable client history and every node back in Target mode.
+
+use tessera_kv::{DemoOptions, run_demo};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_demo_ends_linearizable_with_every_node_in_target_mode() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let options = DemoOptions {
+        quick: true,
+        out: Some(out.path().to_path_buf()),
+        clients: 4,
+        progress: false,
+        ..DemoOptions::default()
+    };
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let report = run_demo(options, stopped).await.expect("the demo runs");
+    let rendered = report.render();
+    assert!(report.linearizable, "{rendered}");
+    assert!(report.all_target, "{rendered}");
+    assert!(report.passed());
+    assert!(report.ok > 50, "too little work done: {rendered}");
+    assert!(
+        report.final_status.iter().all(|node| node.target),
+        "{rendered}"
+    );
+    assert_eq!(report.final_status.len(), 3);
+    // The faults happened and are on the timeline.
+    assert!(
+        report.timeline.iter().filter(|e| e.state == "down").count() >= 2,
+        "{rendered}"
+    );
+    assert!(
+        report.timeline.iter().any(|e| e.state == "leading"),
+        "{rendered}"
+    );
+    let svg = std::fs::read_to_string(&report.chart).expect("the chart is written");
+    assert!(svg.starts_with("<svg") && svg.contains("node 3"));
+}
+
+#[tokio::test]
+async fn bad_demo_options_are_usage_errors() {
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let options = DemoOptions {
+        nodes: 2,
+        progress: false,
+        ..DemoOptions::default()
+    };
+    let error = run_demo(options, stopped).await.expect_err("two nodes");
+    assert!(matches!(error, tessera_kv::DemoError::Usage(_)), "{error}");
+}
