@@ -939,9 +939,11 @@ async fn scenario(
             if pause(phase_length, stop).await {
                 return Err(DemoError::Interrupted);
             }
+            // An election may be under way on a busy machine: wait for it.
+            wait_until(cluster, recover_timeout, stop, |c| c.leader().is_some()).await?;
             let leader = cluster
                 .leader()
-                .ok_or_else(|| DemoError::Failed("no leader to kill".into()))?;
+                .ok_or_else(|| DemoError::Failed("no leader within 15 s to kill".into()))?;
             set_phase(&format!("killed leader {leader}: electing"));
             say(format!("killing the leader, node {leader}"));
             cluster.kill(leader, "killed by the demo (it led)").await;
