@@ -6,17 +6,17 @@
 //!
 //! Measured, in the same run:
 //!
-//! - **gRPC**: the nodes talk over gRPC with mutual TLS; clients go through
+//! - **gRPC**: the nodes talk over gRPC with TLS; clients go through
 //!   the client port (gRPC with TLS, redirected to the leader) — 1 client
 //!   and 256 concurrent clients: throughput, p50 and p99 latency;
 //! - **in-process**: the same three nodes, same storage, same runtime,
 //!   messages moved between their queues in memory and clients calling the
 //!   leader's handle directly — 256 clients: the no-network throughput;
 //! - the **physical floor** of one commit: the p50 of one 292-byte `write`
-//!   + `fdatasync` on the same disk, and of one gRPC round trip over the
+//!   and `fdatasync` on the same disk, and of one gRPC round trip over the
 //!   same TLS loopback connection (a `Status` call).
 //!
-//! Targets (docs/benchmarks.md, "Real clusters"): gRPC throughput at 256
+//! Targets (docs/benchmarks.md, "Network runtime"): gRPC throughput at 256
 //! clients at least 0.5× the in-process throughput; gRPC p50 at 1 client
 //! within 2× of one fsync plus one loopback round trip.
 //!

@@ -311,11 +311,8 @@ impl RaftCluster {
         };
         while !cluster.nodes.iter().any(RaftNode::is_leader) {
             cluster.now = cluster.now + Duration::from_millis(10);
-            for at in 0..3 {
-                if cluster.nodes[at]
-                    .next_deadline()
-                    .is_some_and(|d| d <= cluster.now)
-                {
+            for (at, node) in cluster.nodes.iter().enumerate() {
+                if node.next_deadline().is_some_and(|d| d <= cluster.now) {
                     cluster.queue.push_back((at, Input::Tick));
                 }
             }
@@ -507,7 +504,7 @@ impl CryptoWork {
         // A checkpoint every K sequence numbers: state digest, a signature
         // per replica, 3f + 1 − 1 checks each.
         self.batches += 1;
-        if self.batches % config.checkpoint_interval == 0 {
+        if self.batches.is_multiple_of(config.checkpoint_interval) {
             let digest = Digest::of(&MemKv::default().snapshot());
             let signed: Vec<Envelope> = self
                 .replicas

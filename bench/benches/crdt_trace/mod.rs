@@ -6,20 +6,20 @@ use std::io::Read;
 
 /// One patch: delete `delete` characters at `position`, then insert
 /// `insert` there.
-pub struct Patch {
+pub(crate) struct Patch {
     pub position: usize,
     pub delete: usize,
     pub insert: String,
 }
 
 /// A sequential trace: every patch in order, and the final text.
-pub struct Trace {
+pub(crate) struct Trace {
     pub patches: Vec<Patch>,
     pub end: String,
 }
 
 /// Loads `data/editing-traces/<path>` (a gzipped sequential trace).
-pub fn load(path: &str) -> Trace {
+pub(crate) fn load(path: &str) -> Trace {
     let full = format!(
         "{}/../data/editing-traces/{path}",
         env!("CARGO_MANIFEST_DIR")
@@ -55,12 +55,12 @@ pub fn load(path: &str) -> Trace {
 }
 
 /// The automerge-paper trace: 259,778 single-character edits.
-pub fn automerge_paper() -> Trace {
+pub(crate) fn automerge_paper() -> Trace {
     load("sequential/automerge-paper.json.gz")
 }
 
 /// Replays `trace` into tessera-crdt's text, one operation per edit.
-pub fn replay_tessera(trace: &Trace) -> tessera_crdt::Text {
+pub(crate) fn replay_tessera(trace: &Trace) -> tessera_crdt::Text {
     let mut text = tessera_crdt::Text::new();
     for patch in &trace.patches {
         if patch.delete > 0 {
@@ -76,7 +76,7 @@ pub fn replay_tessera(trace: &Trace) -> tessera_crdt::Text {
 }
 
 /// Replays `trace` into a diamond-types list, one local operation per edit.
-pub fn replay_diamond(trace: &Trace) -> diamond_types::list::ListCRDT {
+pub(crate) fn replay_diamond(trace: &Trace) -> diamond_types::list::ListCRDT {
     let mut doc = diamond_types::list::ListCRDT::new();
     let agent = doc.get_or_create_agent_id("bench");
     for patch in &trace.patches {
@@ -91,7 +91,7 @@ pub fn replay_diamond(trace: &Trace) -> diamond_types::list::ListCRDT {
 }
 
 /// Replays `trace` into a yrs text, one transaction per edit.
-pub fn replay_yrs(trace: &Trace) -> (yrs::Doc, yrs::TextRef) {
+pub(crate) fn replay_yrs(trace: &Trace) -> (yrs::Doc, yrs::TextRef) {
     use yrs::{Text, Transact};
     let doc = yrs::Doc::with_client_id(1);
     let text = doc.get_or_insert_text("text");
@@ -110,7 +110,7 @@ pub fn replay_yrs(trace: &Trace) -> (yrs::Doc, yrs::TextRef) {
 /// Replays `trace` into an automerge text, one splice per edit (on an
 /// `AutoCommit` document: every splice is applied at once; the change is
 /// closed when the document is saved).
-pub fn replay_automerge(trace: &Trace) -> (automerge::AutoCommit, automerge::ObjId) {
+pub(crate) fn replay_automerge(trace: &Trace) -> (automerge::AutoCommit, automerge::ObjId) {
     use automerge::transaction::Transactable;
     let mut doc = automerge::AutoCommit::new();
     let text = doc

@@ -166,8 +166,8 @@ pub(crate) fn run(clients: usize, duration: Duration) -> (u64, Duration, Vec<u64
             },
         ));
     };
-    for client in 0..clients {
-        started[client] = WallInstant::now();
+    for (client, began) in started.iter_mut().enumerate() {
+        *began = WallInstant::now();
         propose(&mut cluster, client, 0);
     }
     let mut running = clients;
