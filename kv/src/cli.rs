@@ -284,6 +284,17 @@ fn serve(mut arguments: Arguments) -> Result<(), Failure> {
         let mut node = start_kv_node(&config)
             .await
             .map_err(|error| startup_failure(&path, &config, &error))?;
+        // Once started (a start-up error is one line of ours), the node's log
+        // on stderr: mode changes with their triggers, refused peers, storage
+        // failures; RUST_LOG filters it.
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            )
+            .try_init();
         println!(
             "tessera-kv node {} of cluster {} serving peers on {} and clients on {} (Ctrl-C stops)",
             config.node_id,
