@@ -36,6 +36,7 @@ usage:
 
 CONNECTION is --config NODE.toml (its peers' client addresses and its certificates)
 or --connect ADDR,ADDR,.. [--cluster C --ca CA.pem [--cert C.pem --key K.pem]].
+Client commands give up after --timeout-ms (default 5000), retrying refusals until then.
 Node configuration files are tessera-net's (`tessera-node init --dir DIR` writes a set).
 Exit codes: 0 ok, 1 operation failed, 2 bad input, 130 interrupted.";
 
@@ -419,6 +420,7 @@ fn client(command: &str, mut arguments: Arguments) -> Result<(), Failure> {
     let (addresses, tls) = connection(&mut arguments)?;
     let read = consistency(&mut arguments)?;
     let limit: u32 = arguments.number("limit", 100)?;
+    let timeout: u64 = arguments.number("timeout-ms", 5_000)?;
     let expect = arguments.take("expect");
     let expect_absent = arguments.switch("expect-absent");
     let key = |at| arguments.word(at, command, "a KEY");
@@ -437,7 +439,8 @@ fn client(command: &str, mut arguments: Arguments) -> Result<(), Failure> {
         ));
     }
     arguments.finish(2)?;
-    let client = KvClient::new(addresses, tls, Duration::from_secs(5)).map_err(kv_failure)?;
+    let client =
+        KvClient::new(addresses, tls, Duration::from_millis(timeout)).map_err(kv_failure)?;
     runtime()?.block_on(async {
         match command {
             "get" => {
