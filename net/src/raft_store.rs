@@ -32,19 +32,20 @@ pub const SNAPSHOTS_KEPT: usize = 2;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tessera_net::{DurableStore, RaftStore};
+/// use tessera_net::{DurableStore, MapCommand, RaftStore};
 /// use tessera_raft::{Entry, RaftWrite};
 /// use tessera_storage::{LogWrite, StdFs};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let (mut store, recovered) = RaftStore::<u64>::open(Arc::new(StdFs), dir.path())?;
+/// let put = MapCommand::Put { key: b"k".to_vec(), value: b"v".to_vec() };
+/// let (mut store, recovered) = RaftStore::<MapCommand>::open(Arc::new(StdFs), dir.path())?;
 /// assert!(recovered.is_empty());
-/// store.write(RaftWrite::Log(LogWrite::Append(vec![Entry::command(1, 1, 7u64)])))?;
+/// store.write(RaftWrite::Log(LogWrite::Append(vec![Entry::command(1, 1, put.clone())])))?;
 /// store.durable_ticket().wait()?;
 /// drop(store);
 ///
-/// let (_store, recovered) = RaftStore::<u64>::open(Arc::new(StdFs), dir.path())?;
-/// assert_eq!(recovered.entries, vec![Entry::command(1, 1, 7u64)]);
+/// let (_store, recovered) = RaftStore::<MapCommand>::open(Arc::new(StdFs), dir.path())?;
+/// assert_eq!(recovered.entries, vec![Entry::command(1, 1, put)]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct RaftStore<C> {

@@ -506,6 +506,11 @@ fn simulate(
     sim.schedule(Duration::from_millis(800), Fault::MessageLoss(0.05))
         .expect("valid probability");
     sim.run_for(Duration::from_secs(4))?;
+    // Every run covers at least STEPS_MIN steps: a quiet seed (few
+    // retries, short duels) runs on with its clients until it has.
+    while sim.stats().steps < STEPS_MIN {
+        sim.run_for(Duration::from_millis(250))?;
+    }
     sim.stop_clients();
     sim.run_for(Duration::from_secs(1))?;
     sim.check_history(ConsensusModel)?;

@@ -206,7 +206,9 @@ fn conflicting_view_changes_do_not_derail_the_view_change() {
 #[test]
 fn a_primary_that_ignores_a_client_is_voted_out() {
     let (sim, setup) = run_one(9, 1, Behaviour::CensorClient(CLIENT_BASE), &[]).unwrap();
-    let (view, primary) = settled_view(&sim, &setup);
+    // A correct replica whose timer for the censored client's request ran
+    // out again may already wait for the next view (seed 9 ends so).
+    let (view, primary) = working_view(&sim, &setup);
     assert!(view >= 1 && primary != 1, "view {view}");
     assert!(tampered(&sim) > 0);
     // The censored client's operations completed once the view changed.

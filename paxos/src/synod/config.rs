@@ -54,7 +54,7 @@ impl SynodConfig {
     /// # Errors
     ///
     /// [`PaxosError::InvalidParameter`] if `id` is not a member or a member
-    /// id exceeds [`NODE_ID_MAX`].
+    /// id exceeds [`NODE_ID_MAX`](crate::NODE_ID_MAX).
     pub fn new(id: NodeId, quorums: PaxosQuorums) -> Result<Self, PaxosError> {
         let config = SynodConfig {
             id,
