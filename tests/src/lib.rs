@@ -58,3 +58,7 @@ pub mod composing {}
 /// PBFT, leaderless quorums and CRDTs side by side.
 #[doc = include_str!("../../docs/choosing.md")]
 pub mod choosing {}
+
+/// The README's embedding example.
+#[doc = include_str!("../../README.md")]
+pub mod readme {}
