@@ -585,7 +585,9 @@ impl<V: ReplicatedValue> Replica<V> {
             });
             return;
         }
-        if !options.sloppy && options.r + options.w <= options.n {
+        // Sloppy or not: a sloppy request that finds every home replica
+        // answering still has quorums that need not meet.
+        if options.r + options.w <= options.n {
             self.mark_degraded(now, "a request chose r + w <= n");
         }
         match request {

@@ -12,7 +12,9 @@ use common::{
     Coordinators, KvWorkload, Value, check_converged_on, check_values, failure, key_bytes,
     replica_config, ring, simulation, simulation_on,
 };
-use tessera_core::{Action, ActionOf, Input, Instant, NodeId, Protocol, RequestId};
+use tessera_core::{
+    Action, ActionOf, Input, Instant, Mode, ModeLevel, ModeTransition, NodeId, Protocol, RequestId,
+};
 use tessera_quorum::{
     AbortReason, AntiEntropyMessage, ConflictPolicy, KeyRange, LeafEntry, Mergeable, Replica,
     ReplicaDisk, ReplicaMessage, ReplicaRequest, ReplicaResponse, ReplicationMode, RequestOptions,
@@ -922,4 +924,346 @@ fn joining_node(seed: u64) {
             "key {key}"
         );
     }
+}
+
+/// [`drive`] for a replica on its own: the messages it sends itself (a
+/// coordinator's acknowledgement of its own store) are delivered back; the
+/// rest are returned with everything else it asked for.
+fn drive_alone(
+    replica: &mut Replica<Value>,
+    now: Instant,
+    input: Input<ReplicaMessage<Value>, ReplicaRequest<Value>>,
+) -> Vec<ActionOf<Replica<Value>>> {
+    let id = replica.id();
+    let mut pending = vec![input];
+    let mut actions = Vec::new();
+    while let Some(input) = pending.pop() {
+        for action in drive(replica, now, input) {
+            match action {
+                Action::Send { to, message } if to == id => {
+                    pending.push(Input::Message { from: id, message });
+                }
+                other => actions.push(other),
+            }
+        }
+    }
+    actions
+}
+
+/// The mode changes among `actions`, as the driver sees them.
+fn mode_changes(actions: &[ActionOf<Replica<Value>>]) -> Vec<ModeTransition<ReplicationMode>> {
+    actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::ModeChanged(transition) => Some(transition.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A key whose first home replica is `node`.
+fn key_led_by(node: NodeId) -> Vec<u8> {
+    (0..=u8::MAX)
+        .map(key_bytes)
+        .find(|k| ring().preference_list(k)[0] == node)
+        .expect("some key has this node first")
+}
+
+const WEAK_QUORUM: &str = "a request chose r + w <= n";
+const BACK_TO_TARGET: &str = "replicas healthy and nothing to repair";
+const ANTI_ENTROPY_REPAIR: &str = "anti-entropy is repairing differences";
+
+/// Which requests put a coordinator in the Degraded mode: exactly those
+/// that chose `r + w <= n`, sloppy or not; strict quorums leave it in the
+/// Target mode.
+#[test]
+fn only_a_request_choosing_r_plus_w_at_most_n_degrades_the_coordinator() {
+    let key = key_led_by(1);
+    let cases = [
+        (RequestOptions::strict(3, 2, 2), false),
+        (RequestOptions::strict(3, 3, 1), false),
+        (RequestOptions::strict(1, 1, 1), false),
+        (RequestOptions::strict(3, 1, 1), true),
+        (RequestOptions::strict(3, 1, 2), true),
+        (RequestOptions::strict(2, 1, 1), true),
+        // No replica is suspected, so no fallback stands in: only the weak
+        // quorum makes this request eventual.
+        (RequestOptions::sloppy(3, 1, 1), true),
+    ];
+    for (options, degrades) in cases {
+        for request in [
+            ReplicaRequest::Put {
+                key: key.clone(),
+                value: 1,
+                context: VersionVector::new(),
+                options: Some(options),
+            },
+            ReplicaRequest::Get {
+                key: key.clone(),
+                options: Some(options),
+                session: None,
+            },
+        ] {
+            let mut node = replica(1);
+            let at = Instant::from_millis(10);
+            let actions = drive(
+                &mut node,
+                at,
+                Input::Request {
+                    id: RequestId(1),
+                    request: request.clone(),
+                },
+            );
+            let changes = mode_changes(&actions);
+            if degrades {
+                let expected = ModeTransition {
+                    from: ReplicationMode::Healthy,
+                    to: ReplicationMode::Sloppy,
+                    trigger: WEAK_QUORUM.to_string(),
+                    at,
+                };
+                assert_eq!(changes, vec![expected.clone()], "{options:?} {request:?}");
+                assert_eq!(node.mode(), ReplicationMode::Sloppy);
+                assert_eq!(node.mode().level(), ModeLevel::Degraded);
+                assert_eq!(node.mode_tracker().why(), Some(&expected));
+            } else {
+                assert!(changes.is_empty(), "{options:?} {request:?}: {changes:?}");
+                assert_eq!(node.mode(), ReplicationMode::Healthy);
+                assert!(node.mode_tracker().why().is_none());
+            }
+        }
+    }
+}
+
+/// A coordinator that served a request with `r + w <= n` reports the
+/// Degraded mode with that trigger, stays there for `mode_hold` after the
+/// last such request, and then reports the return to the Target mode.
+#[test]
+fn a_weak_quorum_request_degrades_the_coordinator_until_the_hold_ends() {
+    let hold = replica_config().mode_hold;
+    let key = key_led_by(1);
+    let mut node = replica(1);
+    let t1 = Instant::from_millis(10);
+    // W = 1: node 1, the key's first home, acknowledges the put itself.
+    let actions = drive_alone(
+        &mut node,
+        t1,
+        Input::Request {
+            id: RequestId(1),
+            request: ReplicaRequest::Put {
+                key: key.clone(),
+                value: 11,
+                context: VersionVector::new(),
+                options: Some(RequestOptions::strict(3, 1, 1)),
+            },
+        },
+    );
+    assert!(
+        matches!(replies(&actions)[..], [ReplicaResponse::Written { .. }]),
+        "{actions:?}"
+    );
+    let degraded = ModeTransition {
+        from: ReplicationMode::Healthy,
+        to: ReplicationMode::Sloppy,
+        trigger: WEAK_QUORUM.to_string(),
+        at: t1,
+    };
+    assert_eq!(mode_changes(&actions), vec![degraded.clone()]);
+    assert_eq!(node.mode_tracker().why(), Some(&degraded));
+    assert_eq!(node.mode_tracker().since(), t1);
+    // The driver is woken by the time the hold ends.
+    assert!(
+        node.next_deadline()
+            .is_some_and(|deadline| deadline <= t1.saturating_add(hold))
+    );
+
+    // Another weak request, a read this time, renews the hold; being
+    // degraded already, it is not a new transition.
+    let t2 = t1.saturating_add(hold / 2);
+    let actions = drive_alone(
+        &mut node,
+        t2,
+        Input::Request {
+            id: RequestId(2),
+            request: ReplicaRequest::Get {
+                key: key.clone(),
+                options: Some(RequestOptions::strict(3, 1, 1)),
+                session: None,
+            },
+        },
+    );
+    assert!(
+        matches!(replies(&actions)[..], [ReplicaResponse::Read(_)]),
+        "{actions:?}"
+    );
+    assert!(mode_changes(&actions).is_empty());
+
+    // Past the first hold but within the renewed one: still degraded.
+    let actions = drive_alone(&mut node, t1.saturating_add(hold), Input::Tick);
+    assert!(mode_changes(&actions).is_empty(), "{actions:?}");
+    assert_eq!(node.mode(), ReplicationMode::Sloppy);
+    let end = t2.saturating_add(hold);
+    let actions = drive_alone(
+        &mut node,
+        end.saturating_sub(Duration::from_nanos(1)),
+        Input::Tick,
+    );
+    assert!(mode_changes(&actions).is_empty(), "{actions:?}");
+    assert!(node.next_deadline().is_some_and(|deadline| deadline <= end));
+
+    // The hold ends: back to the Target mode, and the tracker says why.
+    let actions = drive_alone(&mut node, end, Input::Tick);
+    let healthy = ModeTransition {
+        from: ReplicationMode::Sloppy,
+        to: ReplicationMode::Healthy,
+        trigger: BACK_TO_TARGET.to_string(),
+        at: end,
+    };
+    assert_eq!(mode_changes(&actions), vec![healthy.clone()]);
+    assert_eq!(node.mode(), ReplicationMode::Healthy);
+    assert_eq!(node.mode().level(), ModeLevel::Target);
+    let history: Vec<_> = node.mode_tracker().history().cloned().collect();
+    assert_eq!(history, vec![degraded, healthy]);
+
+    // A strict request afterwards does not degrade it again.
+    let later = end.saturating_add(hold);
+    let actions = drive_alone(
+        &mut node,
+        later,
+        Input::Request {
+            id: RequestId(3),
+            request: ReplicaRequest::Get {
+                key,
+                options: Some(RequestOptions::strict(3, 2, 2)),
+                session: None,
+            },
+        },
+    );
+    assert!(mode_changes(&actions).is_empty(), "{actions:?}");
+    assert_eq!(node.mode(), ReplicationMode::Healthy);
+}
+
+/// A replica that was down while a write was acknowledged comes back
+/// behind; anti-entropy brings it the write, which puts it in the
+/// Recovery mode with that trigger, and it returns to the Target mode
+/// `mode_hold` after the repair, once it holds what its peers hold.
+#[test]
+fn anti_entropy_puts_a_restarted_replica_in_recovery_until_the_repair_is_done() {
+    let ring = ring();
+    let key = key_bytes(3);
+    let homes = ring.preference_list(&key).to_vec();
+    let behind = homes[2];
+    let replica = replica_config();
+    let hold = replica.mode_hold;
+    let workload = KvWorkload::new(ring.clone(), 0, RequestOptions::strict(3, 2, 2));
+    let (mut sim, _) = simulation(without_clients(8), replica, workload);
+    sim.run_for(Duration::from_millis(100)).expect("healthy");
+    sim.apply(Fault::Crash(behind)).expect("known node");
+    let put = ReplicaRequest::Put {
+        key: key.clone(),
+        value: 33,
+        context: VersionVector::new(),
+        options: None,
+    };
+    sim.submit(homes[0], put).expect("known node");
+    // Past the request timeout: the coordinator no longer re-sends, so
+    // only anti-entropy can bring the write to the crashed replica.
+    sim.run_for(Duration::from_millis(600))
+        .expect("no invariant broken");
+    assert!(
+        matches!(
+            sim.take_responses()[..],
+            [(_, ReplicaResponse::Written { .. })]
+        ),
+        "the put is acknowledged by the two live home replicas"
+    );
+    let durable = sim.cluster().durable(behind).expect("known node");
+    assert!(
+        !durable.objects.contains_key(&key),
+        "the crashed replica missed it"
+    );
+
+    sim.apply(Fault::Restart(behind)).expect("known node");
+    let restarted = sim.now();
+    let node = |sim: &common::KvSim| {
+        sim.cluster()
+            .node(behind)
+            .expect("running")
+            .mode_tracker()
+            .clone()
+    };
+    assert_eq!(node(&sim).current(), ReplicationMode::Healthy);
+
+    // Step until the replica reports Recovery.
+    let deadline = restarted.saturating_add(Duration::from_secs(2));
+    while sim.cluster().node(behind).expect("running").mode() != ReplicationMode::Repairing {
+        assert!(
+            sim.now() < deadline,
+            "anti-entropy never repaired the replica"
+        );
+        assert!(sim.step().expect("no invariant broken"), "events left");
+    }
+    let repaired = sim.cluster().node(behind).expect("running");
+    let entered = repaired
+        .mode_tracker()
+        .why()
+        .cloned()
+        .expect("a transition");
+    assert_eq!(
+        (entered.from, entered.to, entered.trigger.as_str()),
+        (
+            ReplicationMode::Healthy,
+            ReplicationMode::Repairing,
+            ANTI_ENTROPY_REPAIR
+        )
+    );
+    assert_eq!(repaired.mode().level(), ModeLevel::Recovery);
+    assert_eq!(repaired.stats().keys_repaired, 1, "the one missed key");
+    assert!(
+        repaired
+            .store()
+            .get(&key)
+            .is_some_and(|o| o.values().any(|v| *v == 33)),
+        "the repair brought the write"
+    );
+
+    // Nothing else differs: it leaves Recovery one hold after the repair.
+    sim.run_for(Duration::from_secs(1))
+        .expect("no invariant broken");
+    let node = sim.cluster().node(behind).expect("running");
+    assert_eq!(node.mode(), ReplicationMode::Healthy);
+    assert_eq!(node.stats().keys_repaired, 1, "nothing else to repair");
+    let history: Vec<_> = node.mode_tracker().history().cloned().collect();
+    let [first, back] = &history[..] else {
+        panic!("two transitions expected: {history:?}");
+    };
+    assert_eq!(first, &entered);
+    assert_eq!(
+        (back.from, back.to, back.trigger.as_str()),
+        (
+            ReplicationMode::Repairing,
+            ReplicationMode::Healthy,
+            BACK_TO_TARGET
+        )
+    );
+    let stayed = back.at.duration_since(entered.at);
+    assert!(
+        stayed >= hold && stayed < hold + Duration::from_millis(20),
+        "in Recovery for {stayed:?}, hold {hold:?}"
+    );
+    let peer = sim.cluster().node(homes[0]).expect("running");
+    assert_eq!(node.store().get(&key), peer.store().get(&key));
+    // The simulator's log, what an operator sees, tells the same story.
+    let story: Vec<(ReplicationMode, String)> = sim
+        .mode_log()
+        .filter(|change| change.node == behind)
+        .map(|change| (change.transition.to, change.transition.trigger.clone()))
+        .collect();
+    assert_eq!(
+        story,
+        vec![
+            (ReplicationMode::Repairing, ANTI_ENTROPY_REPAIR.to_string()),
+            (ReplicationMode::Healthy, BACK_TO_TARGET.to_string()),
+        ]
+    );
 }
