@@ -3,11 +3,16 @@
 
 mod common;
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
-use common::{KvCommand, KvOutput, Net, config};
+use common::{BLOB_HEADER_BYTES, Envelope, Kv, KvCommand, KvOutput, Net, config};
 use tessera_core::Input;
-use tessera_raft::{AppendRequest, Entry, Flaw, Message, RaftConfig, Request, Response, RoleKind};
+use tessera_raft::{
+    AppendRequest, Entry, Flaw, Message, Payload, RaftConfig, Request, Response, RoleKind,
+    StateMachine,
+};
 use tessera_storage::LogPosition;
 
 #[test]
@@ -390,6 +395,178 @@ fn batches_respect_the_entry_limit() {
     }
     assert!(largest <= 4 && largest > 0, "{largest}");
     net.heartbeat(1);
+    assert_eq!(net.node(2).commit_index(), 31);
+}
+
+/// The size the leader counts for an entry against `append_bytes_max` and
+/// `inflight_bytes_max`: the command's `StateMachine::command_bytes` plus a
+/// fixed overhead of 24 bytes for index, term and tag.
+fn counted_bytes(entry: &Entry<KvCommand>) -> usize {
+    const ENTRY_OVERHEAD_BYTES: usize = 24;
+    ENTRY_OVERHEAD_BYTES
+        + match &entry.payload {
+            Payload::Command(command) => Kv::command_bytes(command),
+            Payload::Blank => 0,
+            Payload::Membership(m) => 8 * m.members().count(),
+        }
+}
+
+/// A command whose entry counts `bytes` (at least 32).
+fn blob(key: u64, bytes: usize) -> KvCommand {
+    KvCommand::Blob(key, vec![7; bytes - 24 - BLOB_HEADER_BYTES])
+}
+
+#[test]
+fn batches_respect_the_byte_limit() {
+    // Every append carries at most `append_bytes_max` bytes of entries,
+    // filled greedily in log order; an entry larger than the limit travels
+    // alone, so that it still gets through.
+    let config = RaftConfig {
+        append_bytes_max: 1_000,
+        ..config()
+    };
+    let mut net = Net::with_config(&[1, 2], config);
+    net.elect(1);
+    net.isolate(2);
+    // Entry sizes after the leader's blank entry (index 1), with one entry
+    // exactly at the limit and three beyond it.
+    let sizes = [
+        132, 282, 432, 632, 1_000, 1_532, 42, 42, 42, 332, 732, 2_032, 2_032, 532, 500, 37,
+    ];
+    for (key, size) in sizes.iter().enumerate() {
+        net.propose(1, blob(key as u64, *size));
+    }
+    // Node 2 missed all of them: at the next heartbeat the leader probes
+    // and then streams the backlog in batches.
+    net.drop_queue();
+    net.heal();
+    net.advance(Duration::from_millis(20));
+    net.input(1, Input::Tick);
+    let mut batches = Vec::new();
+    while let Some(envelope) = net.queue.front() {
+        if let Message::Append(append) = &envelope.message
+            && envelope.to == 2
+        {
+            let bytes: Vec<usize> = append.entries.iter().map(counted_bytes).collect();
+            let total: usize = bytes.iter().sum();
+            assert!(
+                bytes.len() == 1 || total <= 1_000,
+                "{} entries of {total} bytes in one append",
+                bytes.len()
+            );
+            batches.push((append.prev.index + 1, bytes));
+        }
+        net.deliver_one();
+    }
+    // The probe is sent twice (the heartbeat's answer unpauses it before
+    // the append's answer arrives); otherwise each entry goes once.
+    batches.dedup();
+    let expected: Vec<(u64, Vec<usize>)> = vec![
+        (2, vec![132, 282, 432]), // a fourth entry would make 1 478
+        (5, vec![632]),
+        (6, vec![1_000]), // exactly the limit fits
+        (7, vec![1_532]), // beyond the limit: alone
+        (8, vec![42, 42, 42, 332]),
+        (12, vec![732]),
+        (13, vec![2_032]),
+        (14, vec![2_032]),
+        (15, vec![532]), // with the next, 1 032
+        (16, vec![500, 37]),
+    ];
+    assert_eq!(batches, expected);
+    net.heartbeat(1);
+    assert_eq!(net.log_terms(2), net.log_terms(1));
+    assert_eq!(net.node(2).commit_index(), 17);
+    assert_eq!(net.node(2).state_machine().data.get(&11), Some(&2_000));
+}
+
+/// The appends among `held`: the index of each one's first entry and the
+/// sizes of its entries.
+fn held_appends(held: &RefCell<Vec<Envelope>>) -> Vec<(u64, Vec<usize>)> {
+    held.borrow()
+        .iter()
+        .filter_map(|e| match &e.message {
+            Message::Append(a) => Some((
+                a.prev.index + 1,
+                a.entries.iter().map(counted_bytes).collect(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn flow_control_bounds_bytes_in_flight() {
+    // The leader sends appends to a follower while fewer than
+    // `inflight_bytes_max` bytes of entries are in flight to it (so the
+    // last one may overshoot the bound by at most one append), whatever the
+    // message count allows; acknowledgements free room for more.
+    let config = RaftConfig {
+        inflight_messages_max: 1_000,
+        inflight_bytes_max: 1_000,
+        append_bytes_max: 200,
+        ..config()
+    };
+    let mut net = Net::with_config(&[1, 2, 3], config);
+    net.elect(1);
+    net.heartbeat(1);
+    // Node 2 receives nothing (and so answers nothing): what the leader
+    // sends it is held here.
+    let held: Rc<RefCell<Vec<Envelope>>> = Rc::default();
+    let hold = Rc::clone(&held);
+    net.filter = Some(Box::new(move |envelope: &mut Envelope| {
+        if envelope.to == 2 {
+            hold.borrow_mut().push(envelope.clone());
+            return false;
+        }
+        true
+    }));
+    // Thirty entries of 100 bytes, proposed one at a time: node 3 answers,
+    // so each commits; node 2 gets the first ten, one append each, until
+    // 1 000 bytes are in flight.
+    for key in 0..30 {
+        net.propose(1, blob(key, 100));
+        net.settle();
+    }
+    assert_eq!(net.node(1).commit_index(), 31);
+    let first: Vec<(u64, Vec<usize>)> = (2..12).map(|i| (i, vec![100])).collect();
+    assert_eq!(held_appends(&held), first);
+    let two = net.node(1).status().followers[0].clone();
+    assert_eq!(
+        (two.id, two.state, two.inflight_messages, two.next_index),
+        (2, "replicate", 10, 12)
+    );
+    // Node 2 now gets the first three appends (entries 2, 3 and 4) and
+    // acknowledges them one by one. Acknowledging 2 leaves 900 bytes in
+    // flight: entries 12 and 13 go out together (`append_bytes_max`), 1 100
+    // in flight. Acknowledging 3 leaves exactly 1 000: nothing goes out.
+    // Acknowledging 4 leaves 900 again: entries 14 and 15 go out.
+    let acknowledged: Vec<Envelope> = held.borrow_mut().drain(..3).collect();
+    held.borrow_mut().clear();
+    for envelope in acknowledged {
+        net.input(
+            2,
+            Input::Message {
+                from: 1,
+                message: envelope.message,
+            },
+        );
+    }
+    net.settle();
+    assert_eq!(
+        held_appends(&held),
+        vec![(12, vec![100, 100]), (14, vec![100, 100])]
+    );
+    let two = net.node(1).status().followers[0].clone();
+    assert_eq!(
+        (two.match_index, two.inflight_messages, two.next_index),
+        (4, 9, 16)
+    );
+    // Once node 2 answers again it catches up.
+    net.filter = None;
+    net.heartbeat(1);
+    net.heartbeat(1);
+    assert_eq!(net.log_terms(2), net.log_terms(1));
     assert_eq!(net.node(2).commit_index(), 31);
 }
 

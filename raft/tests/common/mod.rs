@@ -23,6 +23,9 @@ pub(crate) enum KvCommand {
     Cas { key: u64, expected: u64, new: u64 },
     /// Remove a key.
     Delete(u64),
+    /// Set a key to the length of a payload: a command as large as the
+    /// payload, for the byte limits of replication.
+    Blob(u64, Vec<u8>),
 }
 
 /// What a command returns.
@@ -31,6 +34,9 @@ pub(crate) enum KvOutput {
     Done,
     Cas(bool),
 }
+
+/// The size [`Kv`] reports for a [`KvCommand::Blob`] beyond its payload.
+pub(crate) const BLOB_HEADER_BYTES: usize = 8;
 
 /// A replicated key-value map that also records every index it applied.
 #[derive(Debug, Default)]
@@ -76,6 +82,10 @@ impl StateMachine for Kv {
                 self.data.remove(k);
                 KvOutput::Done
             }
+            KvCommand::Blob(k, payload) => {
+                self.data.insert(*k, payload.len() as u64);
+                KvOutput::Done
+            }
         }
     }
 
@@ -83,8 +93,11 @@ impl StateMachine for Kv {
         self.data.get(key).copied()
     }
 
-    fn command_bytes(_: &KvCommand) -> usize {
-        24
+    fn command_bytes(command: &KvCommand) -> usize {
+        match command {
+            KvCommand::Blob(_, payload) => BLOB_HEADER_BYTES + payload.len(),
+            _ => 24,
+        }
     }
 
     fn snapshot_capture(&mut self) -> u64 {
