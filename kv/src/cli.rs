@@ -519,8 +519,8 @@ fn status(mut arguments: Arguments) -> Result<(), Failure> {
                 Ok(status) => {
                     reachable += 1;
                     let leader = status.leader_id.map_or("unknown".to_string(), |id| id.to_string());
-                    let evidence = if status.leader_id == Some(status.node_id) {
-                        format!("leader of term {} (vote quorum); its lease expiry is not carried by the network Status reply (the demo's final status shows it)", status.term)
+                    let role = if status.leader_id == Some(status.node_id) {
+                        format!("leader of term {}", status.term)
                     } else if status.leader_id.is_some() {
                         format!("follows node {leader} in term {}", status.term)
                     } else {
@@ -537,8 +537,11 @@ fn status(mut arguments: Arguments) -> Result<(), Failure> {
                         status.applied_index,
                         status.last_log_index,
                         commit_max.saturating_sub(status.applied_index),
-                        evidence
+                        role
                     );
+                    for line in evidence_lines(status) {
+                        println!("    {line}");
+                    }
                 }
                 Err(error) => println!("{address}: unreachable: {error}"),
             }
@@ -548,4 +551,55 @@ fn status(mut arguments: Arguments) -> Result<(), Failure> {
         }
         Ok(())
     })
+}
+
+/// What `status` prints under a node's line: the evidence its `Status`
+/// reply carries — the lease's time left, the last commit certificate, the
+/// closed timestamp (absent: Raft keeps none) and every piece of evidence
+/// the node holds.
+fn evidence_lines(status: &tessera_net::proto::transport::StatusReply) -> Vec<String> {
+    let is_leader = status.leader_id == Some(status.node_id);
+    let mut lines = Vec::new();
+    lines.push(match status.lease_remaining_ms {
+        Some(left) => format!("lease: valid {left} ms more (leader's clock)"),
+        None if is_leader => {
+            "lease: none valid now (lease reads fall back to ReadIndex)".to_string()
+        }
+        None => "lease: none (only a leader holds one)".to_string(),
+    });
+    lines.push(match &status.commit_certificate {
+        Some(certificate) => format!(
+            "last commit certificate: index {} of term {}, held by nodes {}",
+            certificate.index,
+            certificate.term,
+            certificate
+                .voters
+                .iter()
+                .map(u64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        None if is_leader => "last commit certificate: none yet".to_string(),
+        None => "last commit certificate: none (only the leader holds one)".to_string(),
+    });
+    lines.push(match status.closed_timestamp_ns {
+        Some(at) => format!(
+            "closed timestamp: {} (node's clock)",
+            tessera_core::Instant::from_nanos(at)
+        ),
+        None => format!("closed timestamp: absent ({} keeps none)", status.protocol),
+    });
+    if status.evidence.is_empty() {
+        lines.push(format!(
+            "evidence: none reported by the {} adapter",
+            status.protocol
+        ));
+    }
+    lines.extend(
+        status
+            .evidence
+            .iter()
+            .map(|evidence| format!("evidence: {evidence}")),
+    );
+    lines
 }

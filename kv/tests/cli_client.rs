@@ -82,6 +82,22 @@ async fn the_client_commands_work_against_a_running_node() {
         out.contains("mode leading") && out.contains("lag 0"),
         "{out}"
     );
+    // The evidence the leader holds: a lease with time left, the commit
+    // certificate of its commit index, and no closed timestamp.
+    assert!(out.contains("lease: valid "), "{out}");
+    assert!(
+        out.contains("last commit certificate: index ") && out.contains("held by nodes 1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("closed timestamp: absent (raft keeps none)"),
+        "{out}"
+    );
+    assert!(out.contains("evidence: TermVote over Epoch("), "{out}");
+    assert!(
+        out.contains("evidence: Lease over Global: Active, expires in "),
+        "{out}"
+    );
     // A missing argument is a usage error.
     let (code, _, err) = run(vec!["cas", "a", "3"]).await;
     assert_eq!(code, 2, "{err}");

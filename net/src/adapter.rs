@@ -1,7 +1,9 @@
 //! The per-protocol adapter: everything the runtime, the transport and the
 //! client service need to know about one protocol, in one trait.
 
-use tessera_core::{NodeId, Protocol};
+use std::time::Duration;
+
+use tessera_core::{EvidenceSummary, Instant, NodeId, Protocol};
 
 use crate::WireCodec;
 
@@ -111,6 +113,77 @@ impl NodeStatus {
     }
 }
 
+/// The evidence a node holds, as it reports it to operators (the client
+/// `Status` RPC): each piece described, with the leader's lease and the
+/// last commit certificate picked out. Empty for an adapter that reports
+/// none ([`ProtocolAdapter::evidence`]'s default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EvidenceReport {
+    /// At a leader holding a lease it may use now: the time it has left
+    /// (on its own clock). `None` elsewhere, and at a leader whose lease
+    /// lapsed or was given up.
+    pub lease_remaining: Option<Duration>,
+    /// The last commit certificate the node holds (Raft: only the leader
+    /// holds one).
+    pub commit_certificate: Option<CertificateReport>,
+    /// The node's closed timestamp (no write at or below it will appear),
+    /// if its protocol keeps one. Raft keeps none: always `None` there.
+    pub closed_timestamp: Option<Instant>,
+    /// Every piece of evidence the node holds, one line each: its kind,
+    /// scope and lifecycle state, and for one that expires, how long it
+    /// has left ([`describe_evidence`]).
+    pub evidence: Vec<String>,
+}
+
+/// A commit certificate, as reported: the entry it certifies and the
+/// voters whose logs hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateReport {
+    /// The certified entry's term (view, ballot).
+    pub term: u64,
+    /// The certified index.
+    pub index: u64,
+    /// The voters holding the log up to `index`: a quorum.
+    pub voters: Vec<NodeId>,
+}
+
+/// One line describing `summary` as of `now`: its kind, scope and state,
+/// and when it has an expiry, the time left (or since it passed).
+///
+/// # Examples
+///
+/// ```
+/// use tessera_core::{EvidenceKind, EvidenceScope, EvidenceState, EvidenceSummary, Instant};
+///
+/// let lease = EvidenceSummary {
+///     kind: EvidenceKind::Lease,
+///     scope: EvidenceScope::Global,
+///     issued_at: Some(Instant::from_millis(1_000)),
+///     expires_at: Some(Instant::from_millis(1_450)),
+///     state: EvidenceState::Active,
+/// };
+/// assert_eq!(
+///     tessera_net::describe_evidence(&lease, Instant::from_millis(1_200)),
+///     "Lease over Global: Active, expires in 250 ms"
+/// );
+/// ```
+pub fn describe_evidence(summary: &EvidenceSummary, now: Instant) -> String {
+    let mut line = format!(
+        "{:?} over {:?}: {:?}",
+        summary.kind, summary.scope, summary.state
+    );
+    if let Some(expiry) = summary.expires_at {
+        match expiry.checked_duration_since(now) {
+            Some(left) => line.push_str(&format!(", expires in {} ms", left.as_millis())),
+            None => line.push_str(&format!(
+                ", expired {} ms ago",
+                now.duration_since(expiry).as_millis()
+            )),
+        }
+    }
+    line
+}
+
 /// What a leader knows of one follower's replication.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FollowerReport {
@@ -192,4 +265,13 @@ pub trait ProtocolAdapter: WireCodec<Message = <Self::Node as Protocol>::Message
     /// At a leader, each follower's replication (may cost more; called
     /// every metrics interval).
     fn followers(&self, node: &Self::Node) -> Vec<FollowerReport>;
+
+    /// The evidence `node` holds as of `now` (its clock's reading), for
+    /// the client `Status` RPC (may cost more than
+    /// [`status`](Self::status): called once per `Status` request, inside
+    /// the node's task). By default none: an adapter that does not report
+    /// evidence leaves the reply's evidence fields empty.
+    fn evidence(&self, _node: &Self::Node, _now: Instant) -> EvidenceReport {
+        EvidenceReport::default()
+    }
 }

@@ -11,10 +11,12 @@ use tracing::Instrument;
 use crate::peer_directory::PeerDirectory;
 use crate::proto::transport::client_server::Client;
 use crate::proto::transport::{
-    Applied, ClientReply, Consistency, Indeterminate, NotLeader, ProposeRequest, ReadRequest,
-    Refused, StatusReply, StatusRequest, client_reply,
+    Applied, ClientReply, CommitCertificate, Consistency, Indeterminate, NotLeader, ProposeRequest,
+    ReadRequest, Refused, StatusReply, StatusRequest, client_reply,
 };
-use crate::{ClientOutcome, NetError, NodeHandle, ProtocolAdapter, ReadConsistency};
+use crate::{
+    ClientOutcome, EvidenceReport, NetError, NodeHandle, ProtocolAdapter, ReadConsistency,
+};
 
 pub(crate) struct ClientService<A: ProtocolAdapter> {
     pub(crate) handle: NodeHandle<A>,
@@ -164,8 +166,27 @@ impl<A: ProtocolAdapter> Client for ClientService<A> {
         &self,
         _request: Request<StatusRequest>,
     ) -> Result<Response<StatusReply>, Status> {
-        let _span = tracing::debug_span!("client_status", node = self.handle.id()).entered();
-        let status = self.handle.status();
+        let span = tracing::debug_span!("client_status", node = self.handle.id());
+        // The status and the evidence are read together inside the node's
+        // task; a node too busy (or stopped) to answer in time still
+        // reports its latest published status, saying why the evidence
+        // is missing.
+        let (status, evidence) = match tokio::time::timeout(
+            self.request_timeout,
+            self.handle.status_with_evidence().instrument(span),
+        )
+        .await
+        {
+            Ok(Ok(both)) => both,
+            Ok(Err(error)) => (self.handle.status(), evidence_unavailable(&error)),
+            Err(_) => (
+                self.handle.status(),
+                evidence_unavailable(&NetError::Timeout {
+                    what: "status",
+                    after: self.request_timeout,
+                }),
+            ),
+        };
         let protocol = self.handle.adapter().protocol();
         Ok(Response::new(StatusReply {
             node_id: status.id,
@@ -180,6 +201,26 @@ impl<A: ProtocolAdapter> Client for ClientService<A> {
                 .leader
                 .and_then(|id| self.directory.client_address(id))
                 .unwrap_or_default(),
+            lease_remaining_ms: evidence
+                .lease_remaining
+                .map(|left| u64::try_from(left.as_millis()).unwrap_or(u64::MAX)),
+            commit_certificate: evidence
+                .commit_certificate
+                .map(|certificate| CommitCertificate {
+                    term: certificate.term,
+                    index: certificate.index,
+                    voters: certificate.voters,
+                }),
+            closed_timestamp_ns: evidence.closed_timestamp.map(|at| at.as_nanos()),
+            evidence: evidence.evidence,
         }))
+    }
+}
+
+/// The evidence part of a `Status` reply when the node could not be asked.
+fn evidence_unavailable(error: &NetError) -> EvidenceReport {
+    EvidenceReport {
+        evidence: vec![format!("evidence unavailable: {error}")],
+        ..EvidenceReport::default()
     }
 }

@@ -61,7 +61,12 @@
 //! and vote) is unchanged; the transport adds **peer identity**: the
 //! certificate chain verified by the TLS handshake and the identity name
 //! checked against every envelope's sender. Durability acknowledgements
-//! are storage's `DurableTicket`s.
+//! are storage's `DurableTicket`s. The client `Status` reply carries the
+//! evidence a node holds ([`ProtocolAdapter::evidence`], an
+//! [`EvidenceReport`]): the leader's lease and its time left, the last
+//! commit certificate with the voters behind it, the closed timestamp
+//! where the protocol keeps one (Raft does not), and one line per piece
+//! of evidence.
 //!
 //! ## Modes
 //!
@@ -184,8 +189,9 @@ pub mod proto {
 }
 
 pub use adapter::{
-    ClientOutcome, FollowerReport, InvalidRequest, ModeOf, NodeStatus, ProtocolAdapter,
-    ReadConsistency, RequestOf, ResponseOf, WriteOf,
+    CertificateReport, ClientOutcome, EvidenceReport, FollowerReport, InvalidRequest, ModeOf,
+    NodeStatus, ProtocolAdapter, ReadConsistency, RequestOf, ResponseOf, WriteOf,
+    describe_evidence,
 };
 pub use certificate_authority::{CertificateAuthority, IssuedCertificate};
 pub use cluster_client::{CLIENT_ATTEMPTS_MAX, ClusterClient, dial};

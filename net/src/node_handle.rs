@@ -8,8 +8,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::runtime::{Command, RuntimeExit};
 use crate::{
-    ClientOutcome, FollowerReport, ModeOf, NetError, NodeStatus, ProtocolAdapter, ReadConsistency,
-    RequestOf, ResponseOf,
+    ClientOutcome, EvidenceReport, FollowerReport, ModeOf, NetError, NodeStatus, ProtocolAdapter,
+    ReadConsistency, RequestOf, ResponseOf, RuntimeClock, RuntimeOptions,
 };
 
 /// A handle to a node running on tokio: submit requests, read its status,
@@ -24,6 +24,7 @@ pub struct NodeHandle<A: ProtocolAdapter> {
     modes: watch::Receiver<Option<ModeTransition<ModeOf<A>>>>,
     exit: watch::Receiver<Option<RuntimeExit>>,
     requests_max: usize,
+    clock: RuntimeClock,
 }
 
 impl<A: ProtocolAdapter> Clone for NodeHandle<A> {
@@ -36,6 +37,7 @@ impl<A: ProtocolAdapter> Clone for NodeHandle<A> {
             modes: self.modes.clone(),
             exit: self.exit.clone(),
             requests_max: self.requests_max,
+            clock: self.clock,
         }
     }
 }
@@ -57,7 +59,7 @@ impl<A: ProtocolAdapter> NodeHandle<A> {
         status: watch::Receiver<NodeStatus>,
         modes: watch::Receiver<Option<ModeTransition<ModeOf<A>>>>,
         exit: watch::Receiver<Option<RuntimeExit>>,
-        requests_max: usize,
+        options: &RuntimeOptions,
     ) -> Self {
         NodeHandle {
             id,
@@ -66,7 +68,8 @@ impl<A: ProtocolAdapter> NodeHandle<A> {
             status,
             modes,
             exit,
-            requests_max,
+            requests_max: options.requests_pending_max.max(1),
+            clock: options.clock,
         }
     }
 
@@ -175,6 +178,20 @@ impl<A: ProtocolAdapter> NodeHandle<A> {
     pub async fn followers(&self) -> Result<Vec<FollowerReport>, NetError> {
         let adapter = Arc::clone(&self.adapter);
         self.inspect(move |node| adapter.followers(node)).await
+    }
+
+    /// The node's status and the evidence it holds, read together inside
+    /// its task, the evidence as of the node's clock now (a lease's time
+    /// left is measured from this call, not from the node's latest input).
+    ///
+    /// # Errors
+    ///
+    /// As [`request`](Self::request).
+    pub async fn status_with_evidence(&self) -> Result<(NodeStatus, EvidenceReport), NetError> {
+        let adapter = Arc::clone(&self.adapter);
+        let clock = self.clock;
+        self.inspect(move |node| (adapter.status(node), adapter.evidence(node, clock.now())))
+            .await
     }
 
     /// The node's status after its latest input.

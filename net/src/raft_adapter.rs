@@ -5,15 +5,16 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
-use tessera_core::{Mode, ModeLevel, Protocol};
+use tessera_core::{Instant, Mode, ModeLevel, Protocol};
 use tessera_raft::{
     Message, Payload, RaftNode, ReadPath, ReadPolicy, Request, Response, StateMachine,
 };
 use tessera_storage::Codec;
 
 use crate::{
-    ClientOutcome, FollowerReport, InvalidRequest, Lane, NodeStatus, ProtocolAdapter,
-    ReadConsistency, WireCodec, WireError, raft_wire,
+    CertificateReport, ClientOutcome, EvidenceReport, FollowerReport, InvalidRequest, Lane,
+    NodeStatus, ProtocolAdapter, ReadConsistency, WireCodec, WireError, describe_evidence,
+    raft_wire,
 };
 
 /// A Raft state machine the runtime can serve: its commands, queries and
@@ -258,5 +259,30 @@ impl<S: RaftApplication> ProtocolAdapter for RaftAdapter<S> {
                 lag: follower.lag,
             })
             .collect()
+    }
+
+    /// Raft's evidence: the term and vote; at the leader its election
+    /// certificate, its commit certificate (the voters whose acknowledged
+    /// logs reach its commit index) and its lease; the latest durable
+    /// snapshot's metadata. Raft keeps no closed timestamp.
+    fn evidence(&self, node: &RaftNode<S>, now: Instant) -> EvidenceReport {
+        EvidenceReport {
+            lease_remaining: node
+                .valid_lease(now)
+                .and_then(|lease| lease.holder_valid_until().checked_duration_since(now)),
+            commit_certificate: node
+                .commit_certificate()
+                .map(|certificate| CertificateReport {
+                    term: certificate.term(),
+                    index: certificate.index(),
+                    voters: certificate.voters(),
+                }),
+            closed_timestamp: None,
+            evidence: node
+                .evidence(now)
+                .iter()
+                .map(|summary| describe_evidence(summary, now))
+                .collect(),
+        }
     }
 }

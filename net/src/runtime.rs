@@ -209,7 +209,7 @@ where
         status_receiver,
         modes_receiver,
         exit_receiver,
-        options.requests_pending_max.max(1),
+        &options,
     );
     Ok(StartedRuntime {
         handle,

@@ -136,11 +136,55 @@ async fn a_follower_redirects_clients_to_the_leader() {
         .expect("peer")
         .client_address
         .clone();
-    let client = tessera_net::ClusterClient::new(vec![address], Some(cluster.client_tls()));
+    let client = tessera_net::ClusterClient::new(vec![address.clone()], Some(cluster.client_tls()));
     let outcome = client.propose(put("k", "v")).await.expect("a proposal");
+    let ClientOutcome::Applied { index, .. } = outcome else {
+        panic!("not applied: {outcome:?}");
+    };
+
+    // The Status RPC reports the evidence each node holds: the leader a
+    // lease with time left and a commit certificate from a quorum, the
+    // follower neither (and no node a closed timestamp: Raft keeps none).
+    let leader_address = cluster.configs[&leader]
+        .own_peer()
+        .expect("peer")
+        .client_address
+        .clone();
+    let status = client.status(&leader_address).await.expect("leader status");
+    assert_eq!(status.leader_id, Some(leader));
     assert!(
-        matches!(outcome, ClientOutcome::Applied { .. }),
-        "{outcome:?}"
+        status.lease_remaining_ms.is_some_and(|left| left > 0),
+        "{status:?}"
+    );
+    let certificate = status.commit_certificate.expect("a commit certificate");
+    assert!(certificate.index >= index, "{certificate:?}");
+    assert_eq!(certificate.term, status.term);
+    assert!(certificate.voters.len() >= 2, "{certificate:?}");
+    assert!(certificate.voters.contains(&leader), "{certificate:?}");
+    assert!(status.closed_timestamp_ns.is_none());
+    for kind in ["TermVote", "CommitCertificate", "Lease"] {
+        assert!(
+            status.evidence.iter().any(|line| line.starts_with(kind)),
+            "{kind} missing: {:?}",
+            status.evidence
+        );
+    }
+    let status = client.status(&address).await.expect("follower status");
+    assert_eq!(status.node_id, follower);
+    assert_eq!(status.lease_remaining_ms, None, "{status:?}");
+    assert_eq!(status.commit_certificate, None, "{status:?}");
+    assert!(
+        status
+            .evidence
+            .iter()
+            .any(|line| line.starts_with("TermVote")),
+        "{:?}",
+        status.evidence
+    );
+    assert!(
+        !status.evidence.iter().any(|line| line.starts_with("Lease")),
+        "{:?}",
+        status.evidence
     );
     cluster.shutdown().await;
 }

@@ -376,17 +376,31 @@ fn client(command: &str, mut arguments: Arguments) -> Result<(), String> {
         let Some((is_write, bytes)) = request else {
             for address in &addresses {
                 match client.status(address).await {
-                    Ok(status) => println!(
-                        "{address}: node {} mode {} term {} leader {} commit {} applied {}",
-                        status.node_id,
-                        status.mode,
-                        status.term,
-                        status
-                            .leader_id
-                            .map_or("?".to_string(), |id| id.to_string()),
-                        status.commit_index,
-                        status.applied_index
-                    ),
+                    Ok(status) => {
+                        println!(
+                            "{address}: node {} mode {} term {} leader {} commit {} applied {}",
+                            status.node_id,
+                            status.mode,
+                            status.term,
+                            status
+                                .leader_id
+                                .map_or("?".to_string(), |id| id.to_string()),
+                            status.commit_index,
+                            status.applied_index
+                        );
+                        if let Some(left) = status.lease_remaining_ms {
+                            println!("  lease: valid {left} ms more");
+                        }
+                        if let Some(certificate) = &status.commit_certificate {
+                            println!(
+                                "  commit certificate: index {} of term {}, held by {:?}",
+                                certificate.index, certificate.term, certificate.voters
+                            );
+                        }
+                        for evidence in &status.evidence {
+                            println!("  evidence: {evidence}");
+                        }
+                    }
                     Err(error) => println!("{address}: {error}"),
                 }
             }
