@@ -85,7 +85,10 @@ pub struct RaftConfig {
     pub append_bytes_max: usize,
     /// At most this many append messages in flight to one follower.
     pub inflight_messages_max: usize,
-    /// At most about this many bytes of entries in flight to one follower.
+    /// Bytes of entries in flight to one follower: the leader sends another
+    /// append only while fewer than this many are unacknowledged, so the
+    /// last append sent may go past the bound by at most one append
+    /// (`append_bytes_max`, or one larger entry).
     pub inflight_bytes_max: usize,
     /// At most this many proposals waiting to be applied at a node; more are
     /// refused with [`RaftError::Overloaded`].
