@@ -318,23 +318,8 @@ fn connection(arguments: &mut Arguments) -> Result<(Vec<String>, Option<ClientTl
     let tls_failure = |error: NetError| usage(format!("{error}; check the certificate files"));
     if let Some(path) = arguments.take("config") {
         let config = load_config(&path)?;
-        let addresses = config
-            .peers
-            .iter()
-            .map(|peer| peer.client_address.clone())
-            .collect();
-        let tls = match &config.tls {
-            None => None,
-            Some(tls) => Some(
-                ClientTls::load(
-                    &config.cluster_id,
-                    &tls.ca_cert,
-                    Some((tls.cert.as_path(), tls.key.as_path())),
-                )
-                .map_err(tls_failure)?,
-            ),
-        };
-        return Ok((addresses, tls));
+        let tls = ClientTls::for_node(&config).map_err(tls_failure)?;
+        return Ok((config.client_addresses(), tls));
     }
     let addresses: Vec<String> = arguments
         .take("connect")

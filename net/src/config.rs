@@ -312,6 +312,14 @@ pub struct NodeConfig {
 }
 
 impl NodeConfig {
+    /// Every member's client address, in the order of `peers`.
+    pub fn client_addresses(&self) -> Vec<String> {
+        self.peers
+            .iter()
+            .map(|peer| peer.client_address.clone())
+            .collect()
+    }
+
     /// A configuration for node `node_id` of `peers`, with defaults for
     /// everything else and no TLS.
     pub fn new(

@@ -319,6 +319,28 @@ impl ClientTls {
         Self::from_sources(cluster_id, PemSource::read("ca", ca)?, identity)
     }
 
+    /// A client of the cluster `config` belongs to, with that node's
+    /// certificate as its identity: `None` when the cluster runs without
+    /// TLS. This is how an operator's tool reaches a cluster from a node's
+    /// configuration file.
+    ///
+    /// # Errors
+    ///
+    /// [`NetError::Certificate`] if a file cannot be read or used.
+    pub fn for_node(config: &crate::NodeConfig) -> Result<Option<Self>, NetError> {
+        config
+            .tls
+            .as_ref()
+            .map(|tls| {
+                Self::load(
+                    &config.cluster_id,
+                    &tls.ca_cert,
+                    Some((tls.cert.as_path(), tls.key.as_path())),
+                )
+            })
+            .transpose()
+    }
+
     /// The same, but checking that the server's certificate carries `name`
     /// instead of the cluster's name: `node_identity_name(cluster, 2)` to
     /// talk to node 2 in particular (on its peer port, with a node's

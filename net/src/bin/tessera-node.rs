@@ -286,23 +286,8 @@ fn run(mut arguments: Arguments) -> Result<(), String> {
 fn connection(arguments: &mut Arguments) -> Result<(Vec<String>, Option<ClientTls>), String> {
     if let Some(path) = arguments.take("config") {
         let config = NodeConfig::load(&path).map_err(|error| format!("{path}: {error}"))?;
-        let addresses = config
-            .peers
-            .iter()
-            .map(|peer| peer.client_address.clone())
-            .collect();
-        let tls = match &config.tls {
-            None => None,
-            Some(tls) => Some(
-                ClientTls::load(
-                    &config.cluster_id,
-                    &tls.ca_cert,
-                    Some((tls.cert.as_path(), tls.key.as_path())),
-                )
-                .map_err(|error| error.to_string())?,
-            ),
-        };
-        return Ok((addresses, tls));
+        let tls = ClientTls::for_node(&config).map_err(|error| error.to_string())?;
+        return Ok((config.client_addresses(), tls));
     }
     let addresses = list(&arguments.required("connect")?);
     let tls = match arguments.take("ca") {
