@@ -44,7 +44,21 @@ const LINEARIZABLE: GuaranteeVector = GuaranteeVector {
     visibility: Visibility::Committed,
     recency: Recency::Current,
     idempotence: Idempotence::None,
-    auth: Auth::Authenticated,
+    auth: Auth::None,
+};
+
+/// What holds while no leader serves requests: everything already chosen
+/// stays chosen, in one total order, but nothing is read or written here,
+/// so nothing is promised about recency (the same vector as Raft's
+/// follower and candidate modes). Messages are not authenticated: Paxos
+/// tolerates crashes, not lies.
+const SAFE_ONLY: GuaranteeVector = GuaranteeVector {
+    scope: Scope::Global,
+    order: Order::Total,
+    visibility: Visibility::Committed,
+    recency: Recency::Eventual,
+    idempotence: Idempotence::None,
+    auth: Auth::None,
 };
 
 static SPECS: [ModeSpec; 4] = [
@@ -53,7 +67,7 @@ static SPECS: [ModeSpec; 4] = [
         level: ModeLevel::Floor,
         preserved_invariants: SAFETY,
         allowed_operations: &[],
-        guarantees: GuaranteeVector::BOTTOM,
+        guarantees: SAFE_ONLY,
         accepted_evidence: &[EvidenceKind::TermVote],
         entry_triggers: &["start", "restart from durable state"],
         exit_triggers: &["a ballot is promised", "a leader is heard"],
@@ -116,7 +130,7 @@ static SPECS: [ModeSpec; 4] = [
         level: ModeLevel::Recovery,
         preserved_invariants: SAFETY,
         allowed_operations: &[],
-        guarantees: GuaranteeVector::BOTTOM,
+        guarantees: SAFE_ONLY,
         accepted_evidence: &[
             EvidenceKind::TermVote,
             EvidenceKind::QuorumCertificate,
