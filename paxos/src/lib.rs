@@ -48,6 +48,12 @@
 //!
 //! ## Evidence
 //!
+//! Every node lists what it holds with `evidence(now)`
+//! ([`MultiPaxos::evidence`](multi::MultiPaxos::evidence),
+//! [`Synod::evidence`](synod::Synod::evidence)):
+//!
+//! - the **promise** — the proposal number (ballot) an acceptor promised,
+//!   durably: it accepts nothing below it ([`Promise`]);
 //! - the **promise certificate** — a phase-one quorum's promises for a
 //!   ballot ([`Synod::promise_certificate`](synod::Synod::promise_certificate),
 //!   [`MultiPaxos::promise_certificate`](multi::MultiPaxos::promise_certificate));
@@ -189,6 +195,7 @@ mod audit;
 mod ballot;
 pub mod epaxos;
 mod error;
+mod evidence;
 pub mod invariants;
 mod mode;
 pub mod multi;
@@ -198,5 +205,6 @@ pub mod synod;
 pub use audit::{AUDIT_MAX, Audit};
 pub use ballot::{Ballot, NODE_ID_MAX, ROUND_MAX};
 pub use error::PaxosError;
+pub use evidence::Promise;
 pub use mode::PaxosMode;
 pub use quorums::PaxosQuorums;
