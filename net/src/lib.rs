@@ -156,6 +156,7 @@ mod local_cluster;
 mod network;
 mod node_handle;
 mod observability;
+mod partition;
 mod peer_directory;
 mod peer_link;
 mod peer_queue;
@@ -211,6 +212,7 @@ pub use observability::{
     METRIC_PEER_CONNECT_FAILURES, METRIC_PEER_CONNECTS, METRIC_PEER_REFUSALS,
     METRIC_REPLICATION_LAG, METRIC_TERM, METRIC_WRITE_BATCHES, METRIC_WRITES,
 };
+pub use partition::{PartitionSwitch, PartitionedNetwork, PartitionedStream};
 pub use raft_adapter::{RaftAdapter, RaftApplication};
 pub use raft_setup::{raft_setup, start_raft_node};
 pub use raft_store::{RaftStore, SNAPSHOTS_KEPT};
