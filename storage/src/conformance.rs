@@ -34,12 +34,36 @@
 //! ```
 //!
 //! Every case states the rule it checks; a failing assertion names it.
+//!
+//! Snapshot stores have their half of the suite: a
+//! [`SnapshotStoreHarness`] and
+//! [`snapshot_store_conformance!`](crate::snapshot_store_conformance),
+//! run against [`MemSnapshots`](crate::MemSnapshots) and
+//! [`SnapshotDir`](crate::SnapshotDir) (`tests/snapshots.rs`):
+//!
+//! ```
+//! use tessera_storage::MemSnapshots;
+//! use tessera_storage::conformance::SnapshotStoreHarness;
+//!
+//! struct Memory;
+//!
+//! impl SnapshotStoreHarness for Memory {
+//!     type Store = MemSnapshots;
+//!     fn create(&mut self) -> MemSnapshots { MemSnapshots::new(2).expect("keeps two") }
+//!     fn restart(&mut self, store: MemSnapshots) -> MemSnapshots { store }
+//! }
+//!
+//! tessera_storage::conformance::snapshot_keeps_the_newest(&mut Memory);
+//! ```
 
 use std::fmt;
 
 use tessera_core::SeededRng;
 
-use crate::{LogEntry, LogPosition, LogStore, LogWrite, StorageError};
+use crate::{
+    LogEntry, LogPosition, LogStore, LogWrite, SnapshotMeta, SnapshotStore, SnapshotWriter,
+    StorageError, verify_snapshot,
+};
 
 /// How the suite makes and restarts the store under test.
 pub trait LogStoreHarness {
@@ -489,6 +513,197 @@ fn random_operations_with_seed<H: LogStoreHarness>(harness: &mut H, seed: u64) {
             .expect("read all");
         assert_eq!(all, model.entries, "{context}: entries");
     }
+}
+
+/// How the snapshot half of the suite makes and restarts the store under
+/// test.
+pub trait SnapshotStoreHarness {
+    /// The store under test.
+    type Store: SnapshotStore;
+
+    /// A new, empty store that keeps the newest **two** snapshots.
+    fn create(&mut self) -> Self::Store;
+
+    /// The store as a restarted process finds it: every committed snapshot
+    /// must survive (a durable store is crashed and reopened; an in-memory
+    /// one is returned as is).
+    fn restart(&mut self, store: Self::Store) -> Self::Store;
+}
+
+fn snapshot_bytes(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
+}
+
+fn write_snapshot<S: SnapshotStore>(
+    store: &mut S,
+    last: LogPosition,
+    bytes: &[u8],
+    chunk: usize,
+) -> SnapshotMeta {
+    let mut writer = store
+        .create(last, b"voters 1 2 3".to_vec())
+        .expect("create a snapshot");
+    for piece in bytes.chunks(chunk.max(1)) {
+        writer.write_chunk(piece).expect("write a chunk");
+    }
+    assert_eq!(
+        writer.written_bytes(),
+        bytes.len() as u64,
+        "the writer counts every byte written"
+    );
+    store.commit(writer).expect("commit the snapshot")
+}
+
+fn read_snapshot<S: SnapshotStore>(store: &S, last: LogPosition, chunk: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let piece = store
+            .read_chunk(last, out.len() as u64, chunk)
+            .expect("read a chunk");
+        if piece.is_empty() {
+            return out;
+        }
+        assert!(piece.len() <= chunk, "a chunk is at most the length asked");
+        out.extend(piece);
+    }
+}
+
+/// Rule: a snapshot written in chunks of any size reads back identically
+/// in chunks of any size, with its metadata (size, configuration,
+/// checksum); reading at its end returns nothing; an empty snapshot is a
+/// snapshot.
+pub fn snapshot_chunks_round_trip<H: SnapshotStoreHarness>(harness: &mut H) {
+    let mut store = harness.create();
+    let bytes = snapshot_bytes(200_000 + 1234, 7);
+    let meta = write_snapshot(&mut store, LogPosition::new(100, 4), &bytes, 10_000);
+    assert_eq!(meta.size_bytes, bytes.len() as u64, "size");
+    assert_eq!(meta.configuration, b"voters 1 2 3", "configuration");
+    assert_eq!(meta.checksum, crc32c::crc32c(&bytes), "checksum");
+    for chunk in [1000, 65_536, 100_000] {
+        assert_eq!(
+            read_snapshot(&store, meta.last, chunk),
+            bytes,
+            "read back in chunks of {chunk}"
+        );
+    }
+    assert_eq!(
+        store.read_chunk(meta.last, 70_000, 10).expect("read"),
+        &bytes[70_000..70_010],
+        "a chunk from the middle"
+    );
+    assert!(
+        store
+            .read_chunk(meta.last, bytes.len() as u64, 10)
+            .expect("read at the end")
+            .is_empty(),
+        "nothing past the end"
+    );
+    verify_snapshot(&store, &meta, 4096).expect("the snapshot verifies");
+    let empty = write_snapshot(&mut store, LogPosition::new(101, 4), &[], 1);
+    assert_eq!(empty.size_bytes, 0, "an empty snapshot");
+    assert!(read_snapshot(&store, empty.last, 10).is_empty());
+}
+
+/// Rule: only the newest two snapshots (by last index, whatever the order
+/// they were written in) are kept; the latest covers the most of the log;
+/// a removed one is refused by name.
+pub fn snapshot_keeps_the_newest<H: SnapshotStoreHarness>(harness: &mut H) {
+    let mut store = harness.create();
+    for index in [10, 30, 20, 40] {
+        write_snapshot(
+            &mut store,
+            LogPosition::new(index, 1),
+            &snapshot_bytes(100, index as u8),
+            33,
+        );
+    }
+    let kept: Vec<u64> = store.list().iter().map(|meta| meta.last.index).collect();
+    assert_eq!(kept, vec![30, 40], "the newest two, oldest first");
+    assert_eq!(
+        store.latest().map(|meta| meta.last),
+        Some(LogPosition::new(40, 1)),
+        "the latest"
+    );
+    assert!(
+        matches!(
+            store.read_chunk(LogPosition::new(10, 1), 0, 10),
+            Err(StorageError::NoSuchSnapshot { index: 10, term: 1 })
+        ),
+        "a removed snapshot is refused"
+    );
+}
+
+/// Rule: a committed snapshot survives a restart whole, with its metadata.
+pub fn snapshot_commit_survives_restart<H: SnapshotStoreHarness>(harness: &mut H) {
+    let mut store = harness.create();
+    let bytes = snapshot_bytes(50_000, 3);
+    let meta = write_snapshot(&mut store, LogPosition::new(9, 2), &bytes, 7_000);
+    let store = harness.restart(store);
+    assert_eq!(store.latest(), Some(meta.clone()), "the metadata survives");
+    assert_eq!(
+        read_snapshot(&store, meta.last, 16_384),
+        bytes,
+        "the bytes survive"
+    );
+}
+
+/// Rule: a snapshot abandoned before its commit (the writer dropped) is
+/// never listed, not even after a restart, and does not replace the
+/// latest committed one.
+pub fn snapshot_abandoned_is_never_listed<H: SnapshotStoreHarness>(harness: &mut H) {
+    let mut store = harness.create();
+    let committed = write_snapshot(&mut store, LogPosition::new(5, 1), b"committed", 4);
+    let mut writer = store
+        .create(LogPosition::new(8, 1), Vec::new())
+        .expect("create");
+    writer.write_chunk(b"partial").expect("write");
+    drop(writer);
+    assert_eq!(store.list(), vec![committed.clone()], "before a restart");
+    let store = harness.restart(store);
+    assert_eq!(store.list(), vec![committed], "after a restart");
+    assert!(
+        matches!(
+            store.read_chunk(LogPosition::new(8, 1), 0, 10),
+            Err(StorageError::NoSuchSnapshot { index: 8, term: 1 })
+        ),
+        "the abandoned snapshot cannot be read"
+    );
+}
+
+/// Rule: an empty store lists nothing and refuses to read a snapshot it
+/// does not have.
+pub fn snapshot_unknown_is_refused<H: SnapshotStoreHarness>(harness: &mut H) {
+    let store = harness.create();
+    assert!(store.list().is_empty(), "an empty store lists nothing");
+    assert_eq!(store.latest(), None);
+    assert!(
+        matches!(
+            store.read_chunk(LogPosition::new(1, 1), 0, 10),
+            Err(StorageError::NoSuchSnapshot { index: 1, term: 1 })
+        ),
+        "an unknown snapshot is refused"
+    );
+}
+
+/// Expands to one `#[test]` per snapshot-store conformance case, each
+/// calling the case with a fresh harness built by `$harness`.
+///
+/// ```ignore
+/// tessera_storage::snapshot_store_conformance!(MyHarness::new());
+/// ```
+#[macro_export]
+macro_rules! snapshot_store_conformance {
+    ($harness:expr) => {
+        $crate::log_store_conformance!(@cases $harness;
+            snapshot_chunks_round_trip,
+            snapshot_keeps_the_newest,
+            snapshot_commit_survives_restart,
+            snapshot_abandoned_is_never_listed,
+            snapshot_unknown_is_refused
+        );
+    };
 }
 
 /// Expands to one `#[test]` per conformance case, each calling the case

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tessera_core::{Evidence, EvidenceKind, EvidenceScope, Instant};
+use tessera_storage::conformance::{self, SnapshotStoreHarness};
 use tessera_storage::{
     CrashKind, Faults, FaultyFs, LogPosition, MemSnapshots, SNAPSHOT_BLOCK_BYTES, SimFs,
     SnapshotDir, SnapshotMeta, SnapshotStore, SnapshotWriter, StorageError, verify_snapshot,
@@ -47,81 +48,59 @@ fn read_all<S: SnapshotStore>(store: &S, last: LogPosition, chunk: usize) -> Vec
     }
 }
 
-// Rule: a snapshot written in chunks of any size reads back identically in
-// chunks of any size, with its metadata.
-fn chunks_round_trip<S: SnapshotStore>(store: &mut S) {
-    let bytes = data(3 * SNAPSHOT_BLOCK_BYTES as usize + 1234, 7);
-    let meta = write(store, LogPosition::new(100, 4), &bytes, 10_000);
-    assert_eq!(meta.size_bytes, bytes.len() as u64);
-    assert_eq!(meta.configuration, b"voters 1 2 3");
-    assert_eq!(meta.checksum, crc32c::crc32c(&bytes));
-    for chunk in [1000, 65_536, 100_000] {
-        assert_eq!(read_all(store, meta.last, chunk), bytes, "chunk {chunk}");
-    }
-    assert_eq!(
-        store.read_chunk(meta.last, 70_000, 10).unwrap(),
-        &bytes[70_000..70_010]
-    );
-    assert!(
-        store
-            .read_chunk(meta.last, bytes.len() as u64, 10)
-            .unwrap()
-            .is_empty()
-    );
-    verify_snapshot(store, &meta, 4096).unwrap();
-    let empty = write(store, LogPosition::new(101, 4), &[], 1);
-    assert_eq!(empty.size_bytes, 0);
-    assert!(read_all(store, empty.last, 10).is_empty());
-}
-
-// Rule: only the newest `keep` snapshots are kept; the latest is the one
-// covering the most of the log.
-fn keeps_the_newest<S: SnapshotStore>(store: &mut S) {
-    for index in [10, 30, 20, 40] {
-        write(
-            store,
-            LogPosition::new(index, 1),
-            &data(100, index as u8),
-            33,
-        );
-    }
-    let kept: Vec<u64> = store.list().iter().map(|meta| meta.last.index).collect();
-    assert_eq!(kept, vec![30, 40]);
-    assert_eq!(store.latest().unwrap().last, LogPosition::new(40, 1));
-    assert!(matches!(
-        store.read_chunk(LogPosition::new(10, 1), 0, 10),
-        Err(StorageError::NoSuchSnapshot { index: 10, term: 1 })
-    ));
-}
-
 fn open_dir(fs: &SimFs) -> SnapshotDir {
     SnapshotDir::open(Arc::new(fs.clone()), DIR, 2).unwrap()
 }
 
-#[test]
-fn memory_chunks_round_trip() {
-    chunks_round_trip(&mut MemSnapshots::new(2).unwrap());
+/// The in-memory store: restarting keeps it as it is.
+struct Memory;
+
+impl SnapshotStoreHarness for Memory {
+    type Store = MemSnapshots;
+    fn create(&mut self) -> MemSnapshots {
+        MemSnapshots::new(2).unwrap()
+    }
+    fn restart(&mut self, store: MemSnapshots) -> MemSnapshots {
+        store
+    }
 }
 
-#[test]
-fn files_chunks_round_trip() {
-    chunks_round_trip(&mut open_dir(&SimFs::new()));
+/// Snapshot files on the simulated file system: restarting crashes it
+/// (only synced data survives) and reopens the directory.
+struct Files {
+    fs: SimFs,
 }
 
-#[test]
-fn memory_keeps_the_newest() {
-    keeps_the_newest(&mut MemSnapshots::new(2).unwrap());
+impl SnapshotStoreHarness for Files {
+    type Store = SnapshotDir;
+    fn create(&mut self) -> SnapshotDir {
+        open_dir(&self.fs)
+    }
+    fn restart(&mut self, store: SnapshotDir) -> SnapshotDir {
+        drop(store);
+        self.fs = self.fs.crash(CrashKind::SyncedOnly);
+        open_dir(&self.fs)
+    }
+}
+
+mod memory {
+    use super::*;
+    tessera_storage::snapshot_store_conformance!(Memory);
+}
+
+mod files {
+    use super::*;
+    tessera_storage::snapshot_store_conformance!(Files { fs: SimFs::new() });
 }
 
 #[test]
 fn files_keep_the_newest_and_remove_the_rest() {
-    let fs = SimFs::new();
-    let mut store = open_dir(&fs);
-    keeps_the_newest(&mut store);
-    let files: Vec<PathBuf> = fs.paths();
-    assert_eq!(files.len(), 2, "{files:?}");
+    let mut files = Files { fs: SimFs::new() };
+    conformance::snapshot_keeps_the_newest(&mut files);
+    let paths: Vec<PathBuf> = files.fs.paths();
+    assert_eq!(paths.len(), 2, "{paths:?}");
     // Reopened, the same two.
-    let store = open_dir(&fs.crash(CrashKind::SyncedOnly));
+    let store = open_dir(&files.fs.crash(CrashKind::SyncedOnly));
     let kept: Vec<u64> = store.list().iter().map(|meta| meta.last.index).collect();
     assert_eq!(kept, vec![30, 40]);
 }
