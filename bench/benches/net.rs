@@ -14,7 +14,8 @@
 //!   leader's handle directly — 256 clients: the no-network throughput;
 //! - the **physical floor** of one commit: the p50 of one 292-byte `write`
 //!   and `fdatasync` on the same disk, and of one gRPC round trip over the
-//!   same TLS loopback connection (a `Status` call).
+//!   same TLS loopback connection (a `Status` call), measured between the
+//!   rounds of the one-client run, each round compared with its own floor.
 //!
 //! Targets (docs/benchmarks.md, "Network runtime"): gRPC throughput at 256
 //! clients at least 0.5× the in-process throughput; gRPC p50 at 1 client
@@ -76,7 +77,12 @@ fn command(client: usize, n: u64) -> Vec<u8> {
     bytes
 }
 
+/// How many rounds the one-client run is cut into, each followed by a
+/// measurement of the floor.
+const FLOOR_ROUNDS: u32 = 8;
+
 /// What a closed-loop run measured.
+#[derive(Default)]
 struct Run {
     operations: usize,
     elapsed: Duration,
@@ -86,6 +92,13 @@ struct Run {
 impl Run {
     fn throughput(&self) -> f64 {
         self.operations as f64 / self.elapsed.as_secs_f64()
+    }
+
+    /// Adds `other`'s operations and time to this run's.
+    fn absorb(&mut self, other: Run) {
+        self.operations += other.operations;
+        self.elapsed += other.elapsed;
+        self.latencies.extend(other.latencies);
     }
 
     fn percentile(&mut self, p: f64) -> Duration {
@@ -204,6 +217,21 @@ fn fsync_p50(dir: &std::path::Path, samples: usize) -> Duration {
     times[times.len() / 2]
 }
 
+/// The p50 of `samples` `Status` round trips on `status`'s connection.
+async fn round_trip_p50(
+    status: &mut ClientClient<tonic::transport::Channel>,
+    samples: usize,
+) -> Duration {
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let started = Instant::now();
+        status.status(StatusRequest {}).await.expect("a status");
+        times.push(started.elapsed());
+    }
+    times.sort_unstable();
+    times[times.len() / 2]
+}
+
 async fn grpc_cluster(seconds: u64) {
     let dir = bench_dir();
     let ca = CertificateAuthority::generate("bench").expect("a CA");
@@ -307,11 +335,12 @@ async fn grpc_cluster(seconds: u64) {
         propose.clone(),
     )
     .await;
-    let mut one = closed_loop(1, Duration::from_secs(seconds), propose.clone()).await;
-    let mut many = closed_loop(CONCURRENT_CLIENTS, Duration::from_secs(seconds), propose).await;
-
-    // The floor: one fsync on this disk, one gRPC round trip on loopback.
-    let fsync = fsync_p50(dir.path(), 400);
+    // One client, interleaved with the floor: one fsync on this disk and
+    // one gRPC round trip on loopback, measured between rounds of the
+    // client's run. The virtual disk's latency swings within seconds, so a
+    // floor measured apart from the run it is compared with says little;
+    // each round's p50 is compared with the floor measured right after it,
+    // and the verdict is the median of the rounds' ratios.
     let channel = tessera_net::dial(
         &TokioNetwork,
         &peers[leader_at].client_address,
@@ -321,29 +350,42 @@ async fn grpc_cluster(seconds: u64) {
     .await
     .expect("a channel");
     let mut status = ClientClient::new(channel);
-    let mut round_trips = Vec::new();
-    for _ in 0..1_000 {
-        let started = Instant::now();
-        status.status(StatusRequest {}).await.expect("a status");
-        round_trips.push(started.elapsed());
+    let round_length = Duration::from_secs(seconds) / FLOOR_ROUNDS;
+    let mut one = Run::default();
+    let mut rounds = Vec::new();
+    for _ in 0..FLOOR_ROUNDS {
+        let mut run = closed_loop(1, round_length, propose.clone()).await;
+        let fsync = fsync_p50(dir.path(), 60);
+        let round_trip = round_trip_p50(&mut status, 150).await;
+        let p50 = run.percentile(0.5);
+        rounds.push((fsync, round_trip, p50));
+        one.absorb(run);
     }
-    round_trips.sort_unstable();
-    let round_trip = round_trips[round_trips.len() / 2];
+    let mut many = closed_loop(CONCURRENT_CLIENTS, Duration::from_secs(seconds), propose).await;
 
-    let floor = fsync + round_trip;
+    let mut ratios: Vec<f64> = rounds
+        .iter()
+        .map(|(fsync, round_trip, p50)| p50.as_secs_f64() / (*fsync + *round_trip).as_secs_f64())
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    let median_ratio = ratios[ratios.len() / 2];
     let one_p50 = one.percentile(0.5);
     println!(
         "real clusters: 3 nodes on loopback, durable, {KEY_BYTES}-byte keys, {VALUE_BYTES}-byte values"
     );
+    println!("  1 client, {FLOOR_ROUNDS} rounds, each with the floor measured right after it:");
+    for (round, (fsync, round_trip, p50)) in rounds.iter().enumerate() {
+        println!(
+            "    round {round}: fsync p50 {fsync:?} + gRPC+TLS round trip p50 {round_trip:?} = floor {:?}; commit p50 {p50:?} ({:.2}x)",
+            *fsync + *round_trip,
+            p50.as_secs_f64() / (*fsync + *round_trip).as_secs_f64()
+        );
+    }
     println!(
-        "  physical floor: fsync p50 {fsync:?}, gRPC+TLS loopback round trip p50 {round_trip:?}, sum {floor:?}"
-    );
-    println!(
-        "  gRPC   1 client:    {:>8.0} ops/s  p50 {:?}  p99 {:?}  ({:.2}x the floor; target <= 2)",
+        "  gRPC   1 client:    {:>8.0} ops/s  p50 {:?}  p99 {:?}  (median of the rounds: {median_ratio:.2}x the floor; target <= 2)",
         one.throughput(),
         one_p50,
         one.percentile(0.99),
-        one_p50.as_secs_f64() / floor.as_secs_f64()
     );
     let mut in_process = in_process;
     println!(
