@@ -258,6 +258,27 @@ impl GuaranteeVector {
         auth: Auth::BOTTOM,
     };
 
+    /// Linearizable over the whole state, tolerating crashes only: every
+    /// operation in one total order, committed on a quorum, reads current,
+    /// retries not deduplicated, senders not authenticated. What Raft and
+    /// Multi-Paxos promise in their Target modes.
+    pub const LINEARIZABLE: GuaranteeVector = GuaranteeVector {
+        scope: Scope::Global,
+        order: Order::Total,
+        visibility: Visibility::Committed,
+        recency: Recency::Current,
+        idempotence: Idempotence::None,
+        auth: Auth::None,
+    };
+
+    /// [`LINEARIZABLE`](Self::LINEARIZABLE) without recency: nothing is
+    /// served, but what was committed stays committed, in one order. What
+    /// a consensus node promises while no leader serves requests.
+    pub const COMMITTED_IN_ORDER: GuaranteeVector = GuaranteeVector {
+        recency: Recency::Eventual,
+        ..GuaranteeVector::LINEARIZABLE
+    };
+
     /// The component-wise weakest: what two components promise together.
     pub fn meet(&self, other: &GuaranteeVector) -> GuaranteeVector {
         GuaranteeVector {

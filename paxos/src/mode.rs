@@ -2,10 +2,7 @@
 
 use std::fmt;
 
-use tessera_core::{
-    Auth, EvidenceKind, GuaranteeVector, Idempotence, Mode, ModeLevel, ModeSpec, Order, Recency,
-    Scope, Visibility,
-};
+use tessera_core::{EvidenceKind, GuaranteeVector, Mode, ModeLevel, ModeSpec};
 
 use crate::invariants::{AGREEMENT, TOTAL_ORDER, UNIQUENESS, VALIDITY};
 
@@ -38,28 +35,14 @@ pub enum PaxosMode {
 
 const SAFETY: &[&str] = &[UNIQUENESS, AGREEMENT, VALIDITY, TOTAL_ORDER];
 
-const LINEARIZABLE: GuaranteeVector = GuaranteeVector {
-    scope: Scope::Global,
-    order: Order::Total,
-    visibility: Visibility::Committed,
-    recency: Recency::Current,
-    idempotence: Idempotence::None,
-    auth: Auth::None,
-};
+const LINEARIZABLE: GuaranteeVector = GuaranteeVector::LINEARIZABLE;
 
 /// What holds while no leader serves requests: everything already chosen
 /// stays chosen, in one total order, but nothing is read or written here,
 /// so nothing is promised about recency (the same vector as Raft's
 /// follower and candidate modes). Messages are not authenticated: Paxos
 /// tolerates crashes, not lies.
-const SAFE_ONLY: GuaranteeVector = GuaranteeVector {
-    scope: Scope::Global,
-    order: Order::Total,
-    visibility: Visibility::Committed,
-    recency: Recency::Eventual,
-    idempotence: Idempotence::None,
-    auth: Auth::None,
-};
+const SAFE_ONLY: GuaranteeVector = GuaranteeVector::COMMITTED_IN_ORDER;
 
 static SPECS: [ModeSpec; 4] = [
     ModeSpec {

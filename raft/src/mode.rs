@@ -1,10 +1,7 @@
 //! The consensus mode matrix as data: what a node promises in each mode,
 //! what it allows, and what moves it between modes.
 
-use tessera_core::{
-    Auth, EvidenceKind, GuaranteeVector, Idempotence, Mode, ModeLevel, ModeSpec, Order, Recency,
-    Scope, Visibility,
-};
+use tessera_core::{EvidenceKind, GuaranteeVector, Mode, ModeLevel, ModeSpec};
 
 use crate::invariants::{
     DURABLE_MONOTONIC, ELECTION_SAFETY, LEADER_APPEND_ONLY, LEADER_COMPLETENESS, LOG_MATCHING,
@@ -52,24 +49,10 @@ const SAFETY: &[&str] = &[
     DURABLE_MONOTONIC,
 ];
 
-const LINEARIZABLE: GuaranteeVector = GuaranteeVector {
-    scope: Scope::Global,
-    order: Order::Total,
-    visibility: Visibility::Committed,
-    recency: Recency::Current,
-    idempotence: Idempotence::None,
-    auth: Auth::None,
-};
+const LINEARIZABLE: GuaranteeVector = GuaranteeVector::LINEARIZABLE;
 
 /// Nothing is served, but what was committed stays committed in order.
-const SAFE_ONLY: GuaranteeVector = GuaranteeVector {
-    scope: Scope::Global,
-    order: Order::Total,
-    visibility: Visibility::Committed,
-    recency: Recency::Eventual,
-    idempotence: Idempotence::None,
-    auth: Auth::None,
-};
+const SAFE_ONLY: GuaranteeVector = GuaranteeVector::COMMITTED_IN_ORDER;
 
 static MODES: [ModeSpec; 5] = [
     ModeSpec {

@@ -530,13 +530,20 @@ pub trait SnapshotStoreHarness {
     fn restart(&mut self, store: Self::Store) -> Self::Store;
 }
 
-fn snapshot_bytes(len: usize, seed: u8) -> Vec<u8> {
+/// `len` bytes of test data that differ with `seed`.
+pub fn snapshot_bytes(len: usize, seed: u8) -> Vec<u8> {
     (0..len)
         .map(|i| (i as u8).wrapping_mul(31) ^ seed)
         .collect()
 }
 
-fn write_snapshot<S: SnapshotStore>(
+/// Writes `bytes` as the snapshot up to `last` in chunks of `chunk` bytes
+/// and commits it (configuration `voters 1 2 3`).
+///
+/// # Panics
+///
+/// If the store refuses a step, or miscounts the bytes written.
+pub fn write_snapshot<S: SnapshotStore>(
     store: &mut S,
     last: LogPosition,
     bytes: &[u8],
@@ -556,7 +563,12 @@ fn write_snapshot<S: SnapshotStore>(
     store.commit(writer).expect("commit the snapshot")
 }
 
-fn read_snapshot<S: SnapshotStore>(store: &S, last: LogPosition, chunk: usize) -> Vec<u8> {
+/// Reads the whole snapshot up to `last` back, `chunk` bytes at a time.
+///
+/// # Panics
+///
+/// If a read fails or returns more than `chunk` bytes.
+pub fn read_snapshot<S: SnapshotStore>(store: &S, last: LogPosition, chunk: usize) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
         let piece = store

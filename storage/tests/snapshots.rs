@@ -8,45 +8,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use tessera_core::{Evidence, EvidenceKind, EvidenceScope, Instant};
-use tessera_storage::conformance::{self, SnapshotStoreHarness};
+use tessera_storage::conformance::{
+    self, SnapshotStoreHarness, read_snapshot, snapshot_bytes, write_snapshot,
+};
 use tessera_storage::{
     CrashKind, Faults, FaultyFs, LogPosition, MemSnapshots, SNAPSHOT_BLOCK_BYTES, SimFs,
     SnapshotDir, SnapshotMeta, SnapshotStore, SnapshotWriter, StorageError, verify_snapshot,
 };
 
 const DIR: &str = "/node/snapshots";
-
-fn data(len: usize, seed: u8) -> Vec<u8> {
-    (0..len)
-        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
-        .collect()
-}
-
-fn write<S: SnapshotStore>(
-    store: &mut S,
-    last: LogPosition,
-    bytes: &[u8],
-    chunk: usize,
-) -> SnapshotMeta {
-    let mut writer = store.create(last, b"voters 1 2 3".to_vec()).unwrap();
-    for piece in bytes.chunks(chunk) {
-        writer.write_chunk(piece).unwrap();
-    }
-    assert_eq!(writer.written_bytes(), bytes.len() as u64);
-    store.commit(writer).unwrap()
-}
-
-fn read_all<S: SnapshotStore>(store: &S, last: LogPosition, chunk: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let piece = store.read_chunk(last, out.len() as u64, chunk).unwrap();
-        if piece.is_empty() {
-            return out;
-        }
-        assert!(piece.len() <= chunk);
-        out.extend(piece);
-    }
-}
 
 fn open_dir(fs: &SimFs) -> SnapshotDir {
     SnapshotDir::open(Arc::new(fs.clone()), DIR, 2).unwrap()
@@ -121,7 +91,7 @@ fn commit_is_atomic_under_power_loss() {
     for seed in 0..20 {
         let fs = SimFs::new();
         let mut store = open_dir(&fs);
-        let bytes = data(200_000, seed as u8);
+        let bytes = snapshot_bytes(200_000, seed as u8);
         let mut writer = store.create(LogPosition::new(9, 2), Vec::new()).unwrap();
         writer.write_chunk(&bytes).unwrap();
         let before = open_dir(&fs.crash(CrashKind::PowerLoss { seed }));
@@ -129,7 +99,7 @@ fn commit_is_atomic_under_power_loss() {
         let meta = store.commit(writer).unwrap();
         let after = open_dir(&fs.crash(CrashKind::PowerLoss { seed }));
         assert_eq!(after.latest(), Some(meta.clone()));
-        assert_eq!(read_all(&after, meta.last, 50_000), bytes);
+        assert_eq!(read_snapshot(&after, meta.last, 50_000), bytes);
     }
 }
 
@@ -165,7 +135,7 @@ fn failed_sync_does_not_commit() {
     let mut store =
         SnapshotDir::open(Arc::new(FaultyFs::new(sim.clone(), faults.clone())), DIR, 2).unwrap();
     let mut writer = store.create(LogPosition::new(5, 1), Vec::new()).unwrap();
-    writer.write_chunk(&data(1000, 1)).unwrap();
+    writer.write_chunk(&snapshot_bytes(1000, 1)).unwrap();
     faults.fail_syncs_after(0);
     let error = store.commit(writer).unwrap_err();
     assert!(error.to_string().contains("fdatasync"), "{error}");
@@ -191,8 +161,8 @@ fn the_file(fs: &SimFs) -> PathBuf {
 fn damage_is_detected() {
     let fs = SimFs::new();
     let mut store = open_dir(&fs);
-    let bytes = data(2 * SNAPSHOT_BLOCK_BYTES as usize + 10, 3);
-    let meta = write(&mut store, LogPosition::new(50, 2), &bytes, 4096);
+    let bytes = snapshot_bytes(2 * SNAPSHOT_BLOCK_BYTES as usize + 10, 3);
+    let meta = write_snapshot(&mut store, LogPosition::new(50, 2), &bytes, 4096);
     let path = the_file(&fs);
     let pristine = fs.read_file(&path).unwrap();
 

@@ -2,10 +2,7 @@
 
 use std::fmt;
 
-use tessera_core::{
-    Auth, EvidenceKind, GuaranteeVector, Idempotence, Mode, ModeLevel, ModeSpec, Order, Recency,
-    Scope, Visibility,
-};
+use tessera_core::{EvidenceKind, GuaranteeVector, Mode, ModeLevel, ModeSpec, Scope};
 
 use crate::invariants::{AGREEMENT, CONSISTENT_EXECUTION, UNIQUENESS, VALIDITY};
 
@@ -40,22 +37,14 @@ const SAFETY: &[&str] = &[UNIQUENESS, AGREEMENT, VALIDITY, CONSISTENT_EXECUTION]
 /// (crash faults only).
 const LINEARIZABLE: GuaranteeVector = GuaranteeVector {
     scope: Scope::Object,
-    order: Order::Total,
-    visibility: Visibility::Committed,
-    recency: Recency::Current,
-    idempotence: Idempotence::None,
-    auth: Auth::None,
+    ..GuaranteeVector::LINEARIZABLE
 };
 
 /// Before anything committed through this replica: commands already
 /// committed elsewhere stay committed and ordered per object, nothing more.
 const SAFE_ONLY: GuaranteeVector = GuaranteeVector {
     scope: Scope::Object,
-    order: Order::Total,
-    visibility: Visibility::Committed,
-    recency: Recency::Eventual,
-    idempotence: Idempotence::None,
-    auth: Auth::None,
+    ..GuaranteeVector::COMMITTED_IN_ORDER
 };
 
 static SPECS: [ModeSpec; 4] = [
