@@ -63,6 +63,19 @@ fn only() -> Option<String> {
     std::env::var("TESSERA_BENCH_ONLY").ok()
 }
 
+/// `TESSERA_BENCH_CLIENTS=1,64` picks the client counts of a
+/// `TESSERA_BENCH_ONLY=multi` run (all three by default).
+fn client_counts() -> Vec<usize> {
+    std::env::var("TESSERA_BENCH_CLIENTS")
+        .ok()
+        .map(|list| {
+            list.split(',')
+                .filter_map(|c| c.trim().parse().ok())
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 64, 256])
+}
+
 fn main() {
     // `cargo test --benches` runs bench binaries without `--bench`: keep
     // that quick.
@@ -73,7 +86,7 @@ fn main() {
         seconds()
     };
     if only().as_deref() == Some("multi") {
-        for clients in [1usize, 64, 256] {
+        for clients in client_counts() {
             let run = multi_cluster::run(clients, duration);
             println!(
                 "{clients} clients: {:.0} entries/s, p50 {:.1?}, p99 {:.1?}",

@@ -37,6 +37,19 @@ fn write(disk: &mut PaxosDisk<()>, write: PaxosWrite<()>) {
     disk.apply(write);
 }
 
+/// The leader's window: one slot in flight by default
+/// (`TESSERA_PAXOS_WINDOW` overrides it). The cluster runs on one thread,
+/// so slots in flight together buy no parallelism; with one, every command
+/// that arrives while a slot is out waits and joins the next slot, which
+/// is how omnipaxos's loop batches too (its entries appended while the
+/// servers exchange messages go out together in one message).
+pub(crate) fn window() -> usize {
+    std::env::var("TESSERA_PAXOS_WINDOW")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(1)
+}
+
 pub(crate) fn run(clients: usize, duration: Duration) -> Run {
     let spec = QuorumSpec::Majority(IDS.to_vec());
     let disks: Vec<PaxosDisk<()>> = IDS.iter().map(|_| PaxosDisk::without_audit()).collect();
@@ -49,12 +62,7 @@ pub(crate) fn run(clients: usize, duration: Duration) -> Run {
             let mut config = MultiPaxosConfig::new(id, Configuration::initial(spec.clone()))
                 .expect("a valid configuration");
             config.election_timeout = Duration::from_millis(150);
-            if let Some(window) = std::env::var("TESSERA_PAXOS_WINDOW")
-                .ok()
-                .and_then(|w| w.parse().ok())
-            {
-                config.window = window;
-            }
+            config.window = window();
             MultiPaxos::boot(config, &PaxosDisk::without_audit(), Noop, id, now).expect("boots")
         })
         .collect();

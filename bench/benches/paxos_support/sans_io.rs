@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant as WallInstant};
 
 use tessera_core::{
-    Action, ActionOf, Clock, Input, InputOf, NodeId, Protocol, RequestId, SystemClock,
+    Action, ActionOf, Clock, Input, InputOf, NodeId, PersistId, Protocol, RequestId, SystemClock,
 };
 
 /// How many steps share one reading of the clock.
@@ -72,8 +72,10 @@ impl<P: Protocol, D> Cluster<P, D> {
         }
     }
 
+    /// Hands a client's request to node `at` at once (as omnipaxos's loop
+    /// appends a client's entry at once) and performs what it asks.
     pub(crate) fn request(&mut self, at: usize, id: RequestId, request: P::Request) {
-        self.inbox.push_back((at, Input::Request { id, request }));
+        self.deliver(at, Input::Request { id, request });
     }
 
     /// Handles one input and performs what it asks; false if the inbox was
@@ -84,16 +86,22 @@ impl<P: Protocol, D> Cluster<P, D> {
         let Some((at, input)) = self.inbox.pop_front() else {
             return false;
         };
-        let mut input = Some(input);
-        while let Some(next) = input.take() {
-            input = self.handle(at, next);
-        }
+        self.deliver(at, input);
         true
     }
 
+    /// Hands `input` to node `at`, then the confirmations of the writes it
+    /// asked for.
+    fn deliver(&mut self, at: usize, input: InputOf<P>) {
+        let mut durable = self.handle(at, input);
+        while let Some(up_to) = durable {
+            durable = self.handle(at, Input::Persisted { up_to });
+        }
+    }
+
     /// Hands `input` to node `at` and performs its actions; returns the
-    /// confirmation of its writes, if it asked for any.
-    fn handle(&mut self, at: usize, input: InputOf<P>) -> Option<InputOf<P>> {
+    /// last write it asked for, now durable, if any.
+    fn handle(&mut self, at: usize, input: InputOf<P>) -> Option<PersistId> {
         self.steps += 1;
         if self.steps.is_multiple_of(CLOCK_EVERY) {
             self.cached_now = self.clock.now();
@@ -118,7 +126,7 @@ impl<P: Protocol, D> Cluster<P, D> {
             }
         }
         self.actions = actions;
-        durable.map(|up_to| Input::Persisted { up_to })
+        durable
     }
 
     /// Runs until nothing is left to do.

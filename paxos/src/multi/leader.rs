@@ -293,7 +293,7 @@ impl<S: StateMachine> MultiPaxos<S> {
                 values: chunk,
                 commit,
             };
-            self.send_to_peers(&accept, out);
+            self.send_to_peers(accept, out);
             slot += len;
         }
         // A self-vote that is already durable counts at once.
@@ -337,7 +337,10 @@ impl<S: StateMachine> MultiPaxos<S> {
             return;
         }
         leadership.queue.push_back((id, command));
-        self.flush(now, out);
+        // With the window full the command just waits for the next slot.
+        if leadership.in_flight.len() < self.config.window {
+            self.flush(now, out);
+        }
     }
 
     /// Proposes waiting commands (and a barrier for waiting reads) while
@@ -667,7 +670,7 @@ impl<S: StateMachine> MultiPaxos<S> {
                 commit,
                 lease: offer,
             };
-            self.send_to_peers(&heartbeat, out);
+            self.send_to_peers(heartbeat, out);
             // The leader grants its own offer: it promised its own ballot.
             if let (Some(offer), Some(lease_config)) = (offer, lease_config)
                 && self.promised == ballot

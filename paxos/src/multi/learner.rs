@@ -162,21 +162,46 @@ impl<S: StateMachine> MultiPaxos<S> {
                 debug_assert!(false, "slot {slot} is committed but not in the log");
                 break;
             };
-            let mut outputs = Vec::new();
+            if value.is_vacant() {
+                debug_assert!(false, "slot {slot} is committed but vacant");
+                break;
+            }
+            // The leader answers the slot's requests as it applies them.
+            let requests = match &mut self.role {
+                Role::Leader(leadership)
+                    if leadership.in_flight.front().is_some_and(|f| f.slot == slot) =>
+                {
+                    leadership
+                        .in_flight
+                        .pop_front()
+                        .map(|flight| flight.requests)
+                }
+                _ => None,
+            };
             let mut stop_sign = None;
             match value {
-                SlotValue::Batch(commands) => {
-                    outputs.reserve(commands.len());
-                    for command in commands {
-                        outputs.push(self.machine.apply(slot, command));
+                SlotValue::Batch(commands) => match requests {
+                    Some(ids) => {
+                        out.reserve(commands.len());
+                        let mut ids = ids.into_iter();
+                        for command in commands {
+                            let output = self.machine.apply(slot, command);
+                            if let Some(id) = ids.next() {
+                                out.push(Action::Reply {
+                                    id,
+                                    response: Response::Applied { slot, output },
+                                });
+                            }
+                        }
                     }
-                }
-                SlotValue::NoOp => {}
+                    None => {
+                        for command in commands {
+                            self.machine.apply(slot, command);
+                        }
+                    }
+                },
                 SlotValue::StopSign(configuration) => stop_sign = Some(configuration.clone()),
-                SlotValue::Vacant => {
-                    debug_assert!(false, "slot {slot} is committed but vacant");
-                    break;
-                }
+                SlotValue::NoOp | SlotValue::Vacant => {}
             }
             if self.decisions.is_enabled() {
                 self.decisions.record(Decision::Applied {
@@ -185,17 +210,6 @@ impl<S: StateMachine> MultiPaxos<S> {
                 });
             }
             self.applied = slot;
-            if let Role::Leader(leadership) = &mut self.role
-                && leadership.in_flight.front().is_some_and(|f| f.slot == slot)
-                && let Some(flight) = leadership.in_flight.pop_front()
-            {
-                for (id, output) in flight.requests.into_iter().zip(outputs) {
-                    out.push(Action::Reply {
-                        id,
-                        response: Response::Applied { slot, output },
-                    });
-                }
-            }
             if let Some(configuration) = stop_sign {
                 self.apply_stop_sign(slot, configuration, now, out);
             }

@@ -561,21 +561,26 @@ impl<S: StateMachine> MultiPaxos<S> {
         out.push(Action::Send { to, message });
     }
 
-    /// Sends to every other member.
+    /// Sends to every other member: clones for all but the last, which
+    /// gets `message` itself.
     pub(crate) fn send_to_peers(
         &self,
-        message: &Message<S::Command>,
+        message: Message<S::Command>,
         out: &mut Vec<ActionOf<Self>>,
     ) {
         let me = self.id();
-        for member in self.members() {
-            if *member != me {
-                out.push(Action::Send {
-                    to: *member,
-                    message: message.clone(),
-                });
-            }
+        let mut peers = self.members().iter().copied().filter(|m| *m != me);
+        let Some(mut to) = peers.next() else {
+            return;
+        };
+        for next in peers {
+            out.push(Action::Send {
+                to,
+                message: message.clone(),
+            });
+            to = next;
         }
+        out.push(Action::Send { to, message });
     }
 
     pub(crate) fn reset_election_deadline(&mut self, now: Instant) {
