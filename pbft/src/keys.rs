@@ -193,7 +193,9 @@ impl Keyring {
 
     /// Whether keys are held for `node`.
     pub fn knows(&self, node: NodeId) -> bool {
-        self.public.contains_key(&node)
+        // Every peer has both keys (`new` checks it, `derive` makes both),
+        // and the MAC map is the smaller one to search.
+        node == self.id || self.macs.contains_key(&node)
     }
 
     /// The MAC of `digest` for `peer`, or `None` without a key for it.
@@ -224,6 +226,33 @@ impl Keyring {
         self.macs
             .get(&peer)
             .is_some_and(|key| constant_time_eq(&mac(key, self.id, feed), tag))
+    }
+
+    /// The MAC for `peer` of `bytes`: the primitive PBFT's own MACs use
+    /// (a BLAKE3 keyed hash under the key this node shares with `peer`,
+    /// bound to the recipient, truncated to [`MAC_BYTES`]), for a driver
+    /// that authenticates messages of its own — for example another
+    /// protocol's, measured against PBFT on equal terms. `None` without a
+    /// key for `peer`.
+    ///
+    /// ```
+    /// use tessera_pbft::Keyring;
+    ///
+    /// let nodes = [1, 2, 3];
+    /// let (one, two) = (Keyring::derive(7, 1, &nodes), Keyring::derive(7, 2, &nodes));
+    /// let tag = one.mac_bytes_for(2, b"append 5").expect("a key for node 2");
+    /// assert!(two.check_mac_bytes_from(1, b"append 5", &tag));
+    /// assert!(!two.check_mac_bytes_from(1, b"append 6", &tag));
+    /// assert!(!Keyring::derive(7, 3, &nodes).check_mac_bytes_from(1, b"append 5", &tag));
+    /// ```
+    pub fn mac_bytes_for(&self, peer: NodeId, bytes: &[u8]) -> Option<Mac> {
+        self.mac_of_for(peer, |hasher| hasher.put(bytes))
+    }
+
+    /// Whether `tag` is `peer`'s [`mac_bytes_for`](Self::mac_bytes_for)
+    /// this node of `bytes`. Compares in constant time.
+    pub fn check_mac_bytes_from(&self, peer: NodeId, bytes: &[u8], tag: &Mac) -> bool {
+        self.check_mac_of_from(peer, |hasher| hasher.put(bytes), tag)
     }
 
     /// This node's signature of `digest`.

@@ -206,24 +206,78 @@ impl MemKv {
     }
 }
 
+/// A command decoded without copying: its fields borrow the operation's
+/// bytes, so applying it allocates only what the map keeps.
+enum KvCommandRef<'a> {
+    Get(&'a [u8]),
+    Put(&'a [u8], &'a [u8]),
+    Cas {
+        key: &'a [u8],
+        expected: Option<&'a [u8]>,
+        new: &'a [u8],
+    },
+    Delete(&'a [u8]),
+}
+
+impl<'a> KvCommandRef<'a> {
+    /// Decodes exactly what [`KvCommand::decode`] accepts.
+    fn decode(bytes: &'a [u8]) -> Option<KvCommandRef<'a>> {
+        let mut reader = Reader::new(bytes);
+        let field = |reader: &mut Reader<'a>| reader.prefixed("field", usize::MAX).ok();
+        let command = match reader.u8().ok()? {
+            1 => KvCommandRef::Get(field(&mut reader)?),
+            2 => KvCommandRef::Put(field(&mut reader)?, field(&mut reader)?),
+            3 => KvCommandRef::Cas {
+                key: field(&mut reader)?,
+                expected: match reader.u8().ok()? {
+                    0 => None,
+                    1 => Some(field(&mut reader)?),
+                    _ => return None,
+                },
+                new: field(&mut reader)?,
+            },
+            4 => KvCommandRef::Delete(field(&mut reader)?),
+            _ => return None,
+        };
+        reader.finish().ok()?;
+        Some(command)
+    }
+}
+
+impl MemKv {
+    /// Sets `key` to `value`, reusing the key's and the old value's
+    /// allocations when the key exists.
+    fn set(&mut self, key: &[u8], value: &[u8]) {
+        match self.entries.get_mut(key) {
+            Some(old) => {
+                old.clear();
+                old.extend_from_slice(value);
+            }
+            None => {
+                self.entries.insert(key.to_vec(), value.to_vec());
+            }
+        }
+    }
+}
+
 impl StateMachine for MemKv {
     fn apply(&mut self, operation: &[u8]) -> Vec<u8> {
-        let outcome = match KvCommand::decode(operation) {
+        let outcome = match KvCommandRef::decode(operation) {
             None => KvOutcome::Invalid,
-            Some(KvCommand::Get(key)) => KvOutcome::Value(self.entries.get(&key).cloned()),
-            Some(KvCommand::Put(key, value)) => {
-                self.entries.insert(key, value);
+            Some(KvCommandRef::Get(key)) => KvOutcome::Value(self.entries.get(key).cloned()),
+            Some(KvCommandRef::Put(key, value)) => {
+                self.set(key, value);
                 KvOutcome::Done
             }
-            Some(KvCommand::Cas { key, expected, new }) => {
-                let matches = self.entries.get(&key) == expected.as_ref();
+            Some(KvCommandRef::Cas { key, expected, new }) => {
+                let matches = self.entries.get(key).map(Vec::as_slice) == expected;
                 if matches {
-                    self.entries.insert(key, new);
+                    self.set(key, new);
                 }
                 KvOutcome::Swapped(matches)
             }
-            Some(KvCommand::Delete(key)) => {
-                self.entries.remove(&key);
+            Some(KvCommandRef::Delete(key)) => {
+                self.entries.remove(key);
                 KvOutcome::Done
             }
         };
@@ -282,10 +336,34 @@ mod tests {
             },
             KvCommand::Delete(b"k".to_vec()),
         ];
-        for command in commands {
-            assert_eq!(KvCommand::decode(&command.encode()), Some(command));
+        for command in &commands {
+            assert_eq!(KvCommand::decode(&command.encode()).as_ref(), Some(command));
+        }
+        // What apply accepts is exactly what decodes: every truncation and
+        // extension of a valid command is refused alike.
+        for command in &commands {
+            let bytes = command.encode();
+            for cut in 0..=bytes.len() + 1 {
+                let mut candidate = bytes[..cut.min(bytes.len())].to_vec();
+                if cut > bytes.len() {
+                    candidate.push(0);
+                }
+                let invalid = KvOutcome::decode(&MemKv::default().apply(&candidate))
+                    == Some(KvOutcome::Invalid);
+                assert_eq!(
+                    invalid,
+                    KvCommand::decode(&candidate).is_none(),
+                    "{candidate:?}"
+                );
+            }
         }
         let mut kv = MemKv::default();
+        // A put over an existing key replaces its value, longer or shorter.
+        kv.apply(&KvCommand::Put(b"k".to_vec(), b"long value".to_vec()).encode());
+        kv.apply(&KvCommand::Put(b"k".to_vec(), b"v".to_vec()).encode());
+        assert_eq!(kv.get(b"k"), Some(&b"v"[..]));
+        assert_eq!(kv.len(), 1);
+        kv = MemKv::default();
         assert_eq!(
             KvOutcome::decode(&kv.apply(&[9, 9])),
             Some(KvOutcome::Invalid)
