@@ -5,9 +5,10 @@
 //!    authenticators and batches of at most 1, 16 and 64 requests, clients
 //!    included (each signs its request with a MAC vector and checks the
 //!    replies' MACs until f + 1 match), against tessera-raft with 3 nodes
-//!    on the same workload — the same number of closed-loop clients, each
-//!    putting a 16-byte value under its own key, appends of at most the
-//!    same number of entries — with a target of at least 0.3× of Raft;
+//!    (with and without MACs) on the same workload — the same number of
+//!    closed-loop clients, each putting a 16-byte value under its own key,
+//!    appends of at most the same number of entries — with a target of at
+//!    least 0.3× of Raft with MACs;
 //! 2. **the cryptographic limit**: the digests, MACs and signatures one
 //!    request needs — the client's MAC vector, every replica checking it,
 //!    the batch digest at every replica, the pre-prepare, prepare and
@@ -24,6 +25,16 @@
 //! ```sh
 //! cargo bench -p tessera-bench --bench pbft
 //! ```
+//!
+//! The Raft baseline runs twice: as it is (its in-process messages are not
+//! authenticated) and **with MACs** — every message between the nodes
+//! sealed by its sender with PBFT's MAC primitive and key setup
+//! (`Keyring::mac_bytes_for` over the message's fields, see
+//! `pbft_support/raft_macs.rs`) and checked by its recipient before the
+//! node sees it. The issue's target is against Raft with MACs.
+//!
+//! `PBFT_PROFILE=64` (any batch size) runs only PBFT, 204,800 requests at
+//! that batch size, and prints its rate: a steady loop to profile.
 
 use std::collections::VecDeque;
 use std::hint::black_box;
@@ -34,7 +45,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tessera_core::{Action, Input, Instant, NodeId, Protocol, RequestId};
 use tessera_pbft::{
     Batch, Checkpoint, Client, ClientDisk, ClientOutcome, ClientRequest, Digest, Envelope, Keyring,
-    KvCommand, MemKv, Payload, PbftConfig, PbftDisk, PrePrepare, Replica, Reply, StateMachine,
+    KvCommand, Mac, MemKv, Payload, PbftConfig, PbftDisk, PrePrepare, Replica, Reply, StateMachine,
     Vote,
 };
 use tessera_raft::{
@@ -42,6 +53,8 @@ use tessera_raft::{
     SnapshotBuffer, Startup,
 };
 
+#[path = "pbft_support/raft_macs.rs"]
+mod raft_macs;
 #[path = "support/thread_cpu_time.rs"]
 mod thread_cpu_time;
 use thread_cpu_time::ThreadCpuTime;
@@ -64,10 +77,27 @@ fn thread_cpu() -> Duration {
     )
 }
 
+/// Client `client`'s put of a 16-byte value holding `counter` under its own
+/// key: the bytes of `KvCommand::Put(key, value).encode()`, written in one
+/// allocation (PBFT, Raft and the limit all pay it).
 fn operation(client: usize, counter: u64) -> Vec<u8> {
+    const LEN: usize = 1 + 4 + 8 + 4 + VALUE_BYTES;
+    let mut out = Vec::with_capacity(LEN);
+    out.push(2);
+    out.extend_from_slice(&8u32.to_le_bytes());
+    out.extend_from_slice(&(client as u64).to_le_bytes());
+    out.extend_from_slice(&(VALUE_BYTES as u32).to_le_bytes());
+    out.extend_from_slice(&counter.to_le_bytes());
+    out.resize(LEN, 0);
+    out
+}
+
+/// Checks [`operation`] against the key-value store's own encoding.
+fn check_operation_encoding() {
     let mut value = vec![0u8; VALUE_BYTES];
-    value[..8].copy_from_slice(&counter.to_le_bytes());
-    KvCommand::Put((client as u64).to_le_bytes().to_vec(), value).encode()
+    value[..8].copy_from_slice(&77u64.to_le_bytes());
+    let expected = KvCommand::Put(5u64.to_le_bytes().to_vec(), value).encode();
+    assert_eq!(operation(5, 77), expected, "the benchmark's put encoding");
 }
 
 // ---- PBFT, n = 4 ----------------------------------------------------------
@@ -82,6 +112,10 @@ struct PbftCluster {
     disks: Vec<PbftDisk>,
     clients: Vec<Client>,
     queue: VecDeque<PbftInput>,
+    /// Reused for every step's actions, as a network driver would.
+    replica_actions: Vec<Action<Envelope, tessera_pbft::PbftWrite, Reply, tessera_pbft::PbftMode>>,
+    client_actions:
+        Vec<Action<Envelope, tessera_pbft::ClientWrite, ClientOutcome, tessera_pbft::PbftMode>>,
     issued: u64,
     completed: u64,
     limit: u64,
@@ -119,6 +153,8 @@ impl PbftCluster {
                 })
                 .collect(),
             queue: VecDeque::new(),
+            replica_actions: Vec::new(),
+            client_actions: Vec::new(),
             issued: 0,
             completed: 0,
             limit: 0,
@@ -155,10 +191,10 @@ impl PbftCluster {
     fn step_replica(&mut self, at: usize, input: Input<Envelope, ClientRequest>) {
         let mut input = Some(input);
         while let Some(next) = input.take() {
-            let mut actions = Vec::new();
+            let mut actions = std::mem::take(&mut self.replica_actions);
             self.replicas[at].handle(Instant::ZERO, next, &mut actions);
             let from = at as NodeId + 1;
-            for action in actions {
+            for action in actions.drain(..) {
                 match action {
                     Action::Send { to, message } => self.route(to, message, from),
                     Action::Persist { id, write } => {
@@ -168,16 +204,17 @@ impl PbftCluster {
                     Action::Reply { .. } | Action::ModeChanged(_) => {}
                 }
             }
+            self.replica_actions = actions;
         }
     }
 
     fn step_client(&mut self, at: usize, input: Input<Envelope, Vec<u8>>) {
         let mut input = Some(input);
         while let Some(next) = input.take() {
-            let mut actions = Vec::new();
+            let mut actions = std::mem::take(&mut self.client_actions);
             self.clients[at].handle(Instant::ZERO, next, &mut actions);
             let from = CLIENT_BASE + at as NodeId;
-            for action in actions {
+            for action in actions.drain(..) {
                 match action {
                     Action::Send { to, message } => self.route(to, message, from),
                     Action::Persist { id, .. } => input = Some(Input::Persisted { up_to: id }),
@@ -191,6 +228,7 @@ impl PbftCluster {
                     Action::Reply { .. } | Action::ModeChanged(_) => {}
                 }
             }
+            self.client_actions = actions;
         }
     }
 
@@ -268,10 +306,25 @@ impl tessera_raft::StateMachine for RaftKv {
 
 type RaftInput = tessera_raft::RaftInput<RaftKv>;
 
+/// Raft with MACs: every message between nodes sealed by its sender for
+/// its recipient and checked by the recipient before the node sees it,
+/// with PBFT's MAC primitive and key setup.
+struct RaftMacs {
+    keys: Vec<Keyring>,
+    /// Reused for the bytes each MAC covers.
+    scratch: Vec<u8>,
+    /// Messages whose MAC did not verify (dropped; none expected).
+    rejected: u64,
+}
+
 struct RaftCluster {
     nodes: Vec<RaftNode<RaftKv>>,
     disks: Vec<RaftDisk<Vec<u8>>>,
-    queue: VecDeque<(usize, RaftInput)>,
+    /// Inputs, with the MAC of each message when MACs are on.
+    queue: VecDeque<(usize, RaftInput, Option<Mac>)>,
+    macs: Option<RaftMacs>,
+    /// Reused for every step's actions, as a network driver would.
+    actions: Vec<tessera_raft::RaftAction<RaftKv>>,
     clients: usize,
     waiting: std::collections::BTreeMap<RequestId, usize>,
     leader: usize,
@@ -283,7 +336,9 @@ struct RaftCluster {
 }
 
 impl RaftCluster {
-    fn new(batch: usize, clients: usize) -> RaftCluster {
+    /// A three-node cluster, its leader elected; `macs` authenticates
+    /// every message between the nodes.
+    fn new(batch: usize, clients: usize, macs: bool) -> RaftCluster {
         let ids = vec![1u64, 2, 3];
         let mut config = RaftConfig::default();
         config.append_entries_max = batch;
@@ -300,6 +355,18 @@ impl RaftCluster {
             nodes,
             disks: ids.iter().map(|_| RaftDisk::new()).collect(),
             queue: VecDeque::new(),
+            macs: macs.then(|| {
+                let mut keys = Keyring::derive_all(KEY_SEED, &ids);
+                RaftMacs {
+                    keys: ids
+                        .iter()
+                        .map(|id| keys.remove(id).expect("a keyring per node"))
+                        .collect(),
+                    scratch: Vec::new(),
+                    rejected: 0,
+                }
+            }),
+            actions: Vec::new(),
             clients,
             waiting: std::collections::BTreeMap::new(),
             leader: 0,
@@ -313,7 +380,7 @@ impl RaftCluster {
             cluster.now = cluster.now + Duration::from_millis(10);
             for (at, node) in cluster.nodes.iter().enumerate() {
                 if node.next_deadline().is_some_and(|d| d <= cluster.now) {
-                    cluster.queue.push_back((at, Input::Tick));
+                    cluster.queue.push_back((at, Input::Tick, None));
                 }
             }
             cluster.drain();
@@ -336,29 +403,48 @@ impl RaftCluster {
         self.waiting.insert(id, client);
         let request = RaftRequest::Propose(operation(client, self.issued));
         self.queue
-            .push_back((self.leader, Input::Request { id, request }));
+            .push_back((self.leader, Input::Request { id, request }, None));
     }
 
     fn drain(&mut self) {
-        while let Some((at, input)) = self.queue.pop_front() {
-            self.step(at, input);
+        while let Some((at, input, mac)) = self.queue.pop_front() {
+            self.deliver(at, input, mac);
         }
+    }
+
+    /// Hands `input` to node `at`, once its MAC checks out if MACs are on.
+    fn deliver(&mut self, at: usize, input: RaftInput, mac: Option<Mac>) {
+        if let (Some(macs), Input::Message { from, message }) = (&mut self.macs, &input) {
+            raft_macs::authenticated_bytes(&mut macs.scratch, *from, at as NodeId + 1, message);
+            let valid = mac
+                .is_some_and(|tag| macs.keys[at].check_mac_bytes_from(*from, &macs.scratch, &tag));
+            if !valid {
+                macs.rejected += 1;
+                return;
+            }
+        }
+        self.step(at, input);
     }
 
     fn step(&mut self, at: usize, input: RaftInput) {
         let mut input = Some(input);
         while let Some(next) = input.take() {
-            let mut actions = Vec::new();
+            let mut actions = std::mem::take(&mut self.actions);
             self.nodes[at].handle(self.now, next, &mut actions);
-            for action in actions {
+            for action in actions.drain(..) {
                 match action {
                     Action::Send { to, message } => {
+                        let from = at as NodeId + 1;
+                        let mac = self.macs.as_mut().map(|macs| {
+                            raft_macs::authenticated_bytes(&mut macs.scratch, from, to, &message);
+                            macs.keys[at]
+                                .mac_bytes_for(to, &macs.scratch)
+                                .expect("a MAC key for every peer")
+                        });
                         self.queue.push_back((
                             to as usize - 1,
-                            Input::Message {
-                                from: at as NodeId + 1,
-                                message,
-                            },
+                            Input::Message { from, message },
+                            mac,
                         ));
                     }
                     Action::Persist { id, write } => {
@@ -376,6 +462,7 @@ impl RaftCluster {
                     Action::ModeChanged(_) => {}
                 }
             }
+            self.actions = actions;
         }
     }
 
@@ -389,13 +476,16 @@ impl RaftCluster {
             }
         }
         while self.completed < target {
-            let Some((at, input)) = self.queue.pop_front() else {
+            let Some((at, input, mac)) = self.queue.pop_front() else {
                 panic!(
                     "the Raft cluster went quiet at {} of {target}",
                     self.completed
                 );
             };
-            self.step(at, input);
+            self.deliver(at, input, mac);
+        }
+        if let Some(macs) = &self.macs {
+            assert_eq!(macs.rejected, 0, "a Raft message failed its MAC check");
         }
     }
 }
@@ -537,26 +627,32 @@ fn per_second(requests: u64, cpu: Duration) -> f64 {
     requests as f64 / cpu.as_secs_f64()
 }
 
-/// Interleaved rounds: PBFT, Raft and the cryptographic limit side by side.
+/// Interleaved rounds: PBFT, Raft with MACs, Raft without, and the
+/// cryptographic limit side by side.
 fn figures() {
     println!();
     println!(
-        "| max batch | PBFT req/s | mean batch | Raft req/s | PBFT/Raft | crypto limit req/s | PBFT/limit | PBFT latency under load | Raft latency under load |"
+        "| max batch | PBFT req/s | mean batch | Raft+MACs req/s | PBFT/(Raft+MACs) | Raft req/s | PBFT/Raft | crypto limit req/s | PBFT/limit | PBFT latency under load | Raft+MACs latency under load |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for batch in [1usize, 16, 64] {
         let clients = batch * IN_FLIGHT;
         let mut pbft = PbftCluster::new(batch, clients);
-        let mut raft = RaftCluster::new(batch, clients);
+        let mut raft_macs = RaftCluster::new(batch, clients, true);
+        let mut raft = RaftCluster::new(batch, clients, false);
         let mut crypto = CryptoWork::new(batch);
         pbft.run(REQUESTS_PER_ROUND / 4);
+        raft_macs.run(REQUESTS_PER_ROUND / 4);
         raft.run(REQUESTS_PER_ROUND / 4);
-        let (mut pbft_rates, mut raft_rates, mut limit_rates, mut vs_raft, mut vs_limit) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut rates: [Vec<f64>; 4] = Default::default();
+        let mut ratios: [Vec<f64>; 3] = Default::default();
         for _ in 0..ROUNDS {
             let start = thread_cpu();
             pbft.run(REQUESTS_PER_ROUND);
             let pbft_rate = per_second(REQUESTS_PER_ROUND, thread_cpu() - start);
+            let start = thread_cpu();
+            raft_macs.run(REQUESTS_PER_ROUND);
+            let raft_macs_rate = per_second(REQUESTS_PER_ROUND, thread_cpu() - start);
             let start = thread_cpu();
             raft.run(REQUESTS_PER_ROUND);
             let raft_rate = per_second(REQUESTS_PER_ROUND, thread_cpu() - start);
@@ -566,50 +662,68 @@ fn figures() {
                 crypto.batch();
             }
             let limit_rate = per_second(batches * batch as u64, thread_cpu() - start);
-            pbft_rates.push(pbft_rate);
-            raft_rates.push(raft_rate);
-            limit_rates.push(limit_rate);
-            vs_raft.push(pbft_rate / raft_rate);
-            vs_limit.push(pbft_rate / limit_rate);
+            for (all, rate) in
+                rates
+                    .iter_mut()
+                    .zip([pbft_rate, raft_macs_rate, raft_rate, limit_rate])
+            {
+                all.push(rate);
+            }
+            ratios[0].push(pbft_rate / raft_macs_rate);
+            ratios[1].push(pbft_rate / raft_rate);
+            ratios[2].push(pbft_rate / limit_rate);
         }
-        let (pbft_rate, raft_rate) = (median(pbft_rates), median(raft_rates));
+        let [pbft_rate, raft_macs_rate, raft_rate, limit_rate] = rates.map(median);
+        let [vs_raft_macs, vs_raft, vs_limit] = ratios.map(median);
         println!(
-            "| {batch} | {:.0} | {:.1} | {:.0} | {:.2} | {:.0} | {:.2} | {:.1} µs | {:.1} µs |",
-            pbft_rate,
+            "| {batch} | {pbft_rate:.0} | {:.1} | {raft_macs_rate:.0} | {vs_raft_macs:.2} | {raft_rate:.0} | {vs_raft:.2} | {limit_rate:.0} | {vs_limit:.2} | {:.1} µs | {:.1} µs |",
             pbft.mean_batch(),
-            raft_rate,
-            median(vs_raft),
-            median(limit_rates),
-            median(vs_limit),
             clients as f64 / pbft_rate * 1e6,
-            clients as f64 / raft_rate * 1e6,
+            clients as f64 / raft_macs_rate * 1e6,
         );
     }
     // One client, one request at a time: the CPU time of a request's
     // whole path through the cluster.
     let mut pbft = PbftCluster::new(1, 1);
-    let mut raft = RaftCluster::new(1, 1);
+    let mut raft_macs = RaftCluster::new(1, 1, true);
+    let mut raft = RaftCluster::new(1, 1, false);
     pbft.run(256);
+    raft_macs.run(256);
     raft.run(256);
-    let (mut pbft_latency, mut raft_latency) = (Vec::new(), Vec::new());
+    let mut latencies: [Vec<f64>; 3] = Default::default();
     for _ in 0..ROUNDS {
         let start = thread_cpu();
         pbft.run(1024);
-        pbft_latency.push((thread_cpu() - start).as_secs_f64() / 1024.0 * 1e6);
+        latencies[0].push((thread_cpu() - start).as_secs_f64() / 1024.0 * 1e6);
+        let start = thread_cpu();
+        raft_macs.run(1024);
+        latencies[1].push((thread_cpu() - start).as_secs_f64() / 1024.0 * 1e6);
         let start = thread_cpu();
         raft.run(1024);
-        raft_latency.push((thread_cpu() - start).as_secs_f64() / 1024.0 * 1e6);
+        latencies[2].push((thread_cpu() - start).as_secs_f64() / 1024.0 * 1e6);
     }
-    let (pbft_latency, raft_latency) = (median(pbft_latency), median(raft_latency));
+    let [pbft_latency, raft_macs_latency, raft_latency] = latencies.map(median);
     println!();
     println!(
-        "one client, one request at a time: PBFT {pbft_latency:.1} µs, Raft {raft_latency:.1} µs per request (ratio {:.2})",
-        raft_latency / pbft_latency
+        "one client, one request at a time: PBFT {pbft_latency:.1} µs, Raft with MACs {raft_macs_latency:.1} µs, Raft {raft_latency:.1} µs per request"
     );
     println!();
 }
 
 fn benches(c: &mut Criterion<ThreadCpuTime>) {
+    check_operation_encoding();
+    if let Some(batch) = std::env::var("PBFT_PROFILE")
+        .ok()
+        .and_then(|b| b.parse::<usize>().ok())
+    {
+        let mut pbft = PbftCluster::new(batch, batch * IN_FLIGHT);
+        pbft.run(REQUESTS_PER_ROUND);
+        let start = thread_cpu();
+        pbft.run(REQUESTS_PER_ROUND * 50);
+        let rate = per_second(REQUESTS_PER_ROUND * 50, thread_cpu() - start);
+        println!("PBFT batch {batch}: {rate:.0} req/s");
+        return;
+    }
     figures();
     let mut group = c.benchmark_group("pbft");
     group.sample_size(10);
@@ -619,7 +733,11 @@ fn benches(c: &mut Criterion<ThreadCpuTime>) {
         group.bench_function(format!("pbft_n4_batch_{batch}"), |b| {
             b.iter(|| pbft.run(REQUESTS_PER_ROUND))
         });
-        let mut raft = RaftCluster::new(batch, batch * IN_FLIGHT);
+        let mut raft_macs = RaftCluster::new(batch, batch * IN_FLIGHT, true);
+        group.bench_function(format!("raft_macs_n3_batch_{batch}"), |b| {
+            b.iter(|| raft_macs.run(REQUESTS_PER_ROUND))
+        });
+        let mut raft = RaftCluster::new(batch, batch * IN_FLIGHT, false);
         group.bench_function(format!("raft_n3_batch_{batch}"), |b| {
             b.iter(|| raft.run(REQUESTS_PER_ROUND))
         });
