@@ -369,7 +369,10 @@ impl<S: StateMachine> MultiPaxos<S> {
             let take = leadership.queue.len().min(batch_max);
             let mut commands = Vec::with_capacity(take);
             let mut ids = Vec::with_capacity(take);
-            for (id, command) in leadership.queue.drain(..take) {
+            for _ in 0..take {
+                let Some((id, command)) = leadership.queue.pop_front() else {
+                    break;
+                };
                 ids.push(id);
                 commands.push(command);
             }
@@ -504,7 +507,8 @@ impl<S: StateMachine> MultiPaxos<S> {
         let Some(front) = leadership.in_flight.front().map(|f| f.slot) else {
             return;
         };
-        let mut newly_chosen = false;
+        // The last slot this message chose: its certificate is kept.
+        let mut newly_chosen = None;
         for slot in first_slot..first_slot.saturating_add(count) {
             let Some(offset) = slot.checked_sub(front) else {
                 continue;
@@ -517,12 +521,16 @@ impl<S: StateMachine> MultiPaxos<S> {
             }
             if flight.accepts.record(from, ballot.epoch(), slot, &()) == Ok(VoteOutcome::Won) {
                 flight.chosen = true;
-                newly_chosen = true;
+                newly_chosen = Some(offset as usize);
                 self.counters.slots_chosen += 1;
-                self.last_certificate = flight.accepts.certificate().map(|c| c.with_issued_at(now));
             }
         }
-        if newly_chosen {
+        if let Some(offset) = newly_chosen {
+            self.last_certificate = leadership
+                .in_flight
+                .get(offset)
+                .and_then(|flight| flight.accepts.certificate())
+                .map(|c| c.with_issued_at(now));
             self.advance_leader_commit(now, out);
         }
     }
