@@ -4,8 +4,11 @@
 //! process, in-memory logs, messages handed over directly, empty payloads,
 //! a no-op state machine, 1, 64 and 256 closed-loop clients each writing
 //! one entry at a time — next to omnipaxos 0.2 (its in-memory storage,
-//! default configuration) and tessera-raft. Reported: throughput and
-//! p50 / p99 latency from a client's proposal to its answer.
+//! default configuration) and tessera-raft. Multi-Paxos runs with a
+//! window of one slot (`TESSERA_PAXOS_WINDOW` overrides it), so commands
+//! arriving while a slot is out go together in the next. Reported:
+//! throughput and p50 / p99 latency from a client's proposal to its
+//! answer.
 //!
 //! **EPaxos** with five replicas and 0 %, 2 % and 100 % interfering
 //! commands (64 clients, each bound to one replica that leads its
@@ -15,6 +18,7 @@
 //! ```text
 //! cargo bench -p tessera-bench --bench paxos
 //! TESSERA_BENCH_SECONDS=1 cargo bench -p tessera-bench --bench paxos   # shorter
+//! TESSERA_BENCH_ONLY=multi TESSERA_BENCH_CLIENTS=1,64 cargo bench -p tessera-bench --bench paxos
 //! ```
 //!
 //! Every system is driven by one thread: a sans-IO node needs nothing
