@@ -2,7 +2,7 @@
 //! replica and accepts a result once `f + 1` replicas sent matching replies
 //! — at least one of them correct.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,7 +65,9 @@ impl DurableState<ClientWrite> for ClientDisk {
 struct InFlight {
     id: RequestId,
     request: Arc<ClientRequest>,
-    replies: BTreeMap<NodeId, Vec<u8>>,
+    /// One reply per replica (a later one replaces an earlier one), at
+    /// most n: a list reused from request to request.
+    replies: Vec<(NodeId, Vec<u8>)>,
     deadline: Instant,
     timeout: Duration,
 }
@@ -90,6 +92,8 @@ pub struct Client {
     reserving: bool,
     gate: DurabilityGate<u64>,
     current: Option<InFlight>,
+    /// The reply list of the last request completed, emptied, for the next.
+    spare_replies: Vec<(NodeId, Vec<u8>)>,
     queue: VecDeque<(RequestId, Vec<u8>)>,
     view_hint: u64,
     mode: ModeTracker<PbftMode>,
@@ -135,6 +139,7 @@ impl Client {
             reserving: false,
             gate: DurabilityGate::new(),
             current: None,
+            spare_replies: Vec::new(),
             queue: VecDeque::new(),
             view_hint: 0,
             mode: ModeTracker::new(PbftMode::Normal, now),
@@ -222,7 +227,7 @@ impl Client {
         self.current = Some(InFlight {
             id,
             request,
-            replies: BTreeMap::new(),
+            replies: std::mem::take(&mut self.spare_replies),
             deadline: self.now + timeout,
             timeout,
         });
@@ -270,18 +275,23 @@ impl Client {
         };
         // A replica's later reply replaces its earlier one (a correct
         // replica sends one result per timestamp; a faulty one gets one vote).
-        current.replies.remove(&reply.replica);
+        current
+            .replies
+            .retain(|(replica, _)| *replica != reply.replica);
         let matching = 1 + current
             .replies
-            .values()
-            .filter(|other| **other == reply.result)
+            .iter()
+            .filter(|(_, other)| *other == reply.result)
             .count();
         if matching < self.config.weak_quorum_size() {
-            current.replies.insert(reply.replica, reply.result);
+            current.replies.push((reply.replica, reply.result));
         } else {
             let result = reply.result;
             let id = current.id;
             let timestamp = current.request.timestamp;
+            let mut replies = std::mem::take(&mut current.replies);
+            replies.clear();
+            self.spare_replies = replies;
             self.current = None;
             self.view_hint = self.view_hint.max(reply.view);
             self.executed += 1;

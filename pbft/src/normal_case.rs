@@ -68,8 +68,9 @@ impl<S: StateMachine> Replica<S> {
             if request.timestamp == record.timestamp {
                 // A retransmission of the last executed request: answer it
                 // from the reply cache, execute nothing.
-                let record = record.clone();
-                return self.reply(client, &record, gateway, self.gate.last_assigned(), out);
+                let (timestamp, result) = (record.timestamp, record.result.clone());
+                let after = self.gate.last_assigned();
+                return self.reply(client, timestamp, result, gateway, after, out);
             }
         }
         if let Some(id) = gateway {
@@ -462,15 +463,31 @@ impl<S: StateMachine> Replica<S> {
         for request in &batch.requests {
             let client = request.client;
             let timestamp = request.timestamp;
-            let last = self.clients.get(&client).map(|record| record.timestamp);
-            if last.is_none_or(|last| timestamp > last) {
-                let result = self.app.apply(&request.operation);
-                let record = ClientRecord { timestamp, result };
-                if !self.replaying {
-                    let gateway = self.gateway.remove(&(client, timestamp));
-                    self.reply(client, &record, gateway, write, out);
+            // One search of the client table: the record is updated in
+            // place, and the reply gets the result the table keeps a copy of.
+            let executed = match self.clients.get_mut(&client) {
+                Some(record) if timestamp <= record.timestamp => None,
+                Some(record) => {
+                    let result = self.app.apply(&request.operation);
+                    record.timestamp = timestamp;
+                    record.result.clone_from(&result);
+                    Some(result)
                 }
-                self.clients.insert(client, record);
+                None => {
+                    let result = self.app.apply(&request.operation);
+                    let record = ClientRecord {
+                        timestamp,
+                        result: result.clone(),
+                    };
+                    self.clients.insert(client, record);
+                    Some(result)
+                }
+            };
+            if let Some(result) = executed
+                && !self.replaying
+            {
+                let gateway = self.gateway.remove(&(client, timestamp));
+                self.reply(client, timestamp, result, gateway, write, out);
             }
             if self.pending.remove_executed(client, timestamp) {
                 progress = true;
@@ -509,22 +526,24 @@ impl<S: StateMachine> Replica<S> {
         }
     }
 
-    /// Answers `client` with its cached result, once write `after` (the
-    /// commit it depends on) is durable.
+    /// Answers `client`'s request at `timestamp` with `result` (the reply
+    /// cache's copy), once write `after` (the commit it depends on) is
+    /// durable.
     fn reply(
         &mut self,
         client: NodeId,
-        record: &ClientRecord,
+        timestamp: u64,
+        result: Vec<u8>,
         gateway: Option<RequestId>,
         after: PersistId,
         out: &mut Out,
     ) {
         let reply = Reply {
             view: self.view,
-            timestamp: record.timestamp,
+            timestamp,
             client,
             replica: self.id,
-            result: record.result.clone(),
+            result,
         };
         let envelope =
             crate::Envelope::seal_for(&self.keys, &self.config, Payload::Reply(reply), client);
