@@ -3,7 +3,11 @@
 //! but cargo: no system `protoc`.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/transport.proto", "proto/raft.proto"];
+    let protos = [
+        "proto/transport.proto",
+        "proto/raft.proto",
+        "proto/paxos.proto",
+    ];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

@@ -10,8 +10,10 @@ use crate::WireCodec;
 /// How a client wants a read served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ReadConsistency {
-    /// Linearizable, confirmed by a quorum round (Raft's ReadIndex): one
-    /// round trip, no clock assumption.
+    /// Linearizable, confirmed by a quorum round (Raft's ReadIndex; at a
+    /// Multi-Paxos leader, a barrier slot unless its lease is valid — see
+    /// [`PaxosAdapter`](crate::PaxosAdapter)): one round trip, no clock
+    /// assumption.
     Linearizable,
     /// Linearizable under the leader's lease: no round trip, but it rests
     /// on the cluster's clock-drift bound. Falls back to a quorum round
@@ -43,7 +45,8 @@ pub enum ClientOutcome {
         index: u64,
         /// The application's answer.
         output: Vec<u8>,
-        /// How it was served: `read_index`, `lease` or `stale`.
+        /// How it was served: `read_index` (Raft's quorum round),
+        /// `barrier` (Multi-Paxos's barrier slot), `lease` or `stale`.
         path: &'static str,
         /// For a stale read: how long before the read the node last heard
         /// from its leader.
@@ -208,9 +211,10 @@ pub type ModeOf<A> = <<A as ProtocolAdapter>::Node as Protocol>::Mode;
 /// its messages ([`WireCodec`]), how client requests map onto its
 /// requests and its responses onto [`ClientOutcome`]s, and what it reports.
 ///
-/// One adapter per protocol: [`RaftAdapter`](crate::RaftAdapter) for Raft;
-/// Multi-Paxos and PBFT each add one, and the runtime, transport, client
-/// service, metrics and node binary work for them unchanged. Client
+/// One adapter per protocol: [`RaftAdapter`](crate::RaftAdapter) for Raft,
+/// [`PaxosAdapter`](crate::PaxosAdapter) for Multi-Paxos (PBFT would add
+/// one); the runtime, transport, client service and metrics work for each
+/// unchanged. Client
 /// commands, queries and outputs travel as bytes in the application's own
 /// encoding; the adapter decodes and encodes them.
 pub trait ProtocolAdapter: WireCodec<Message = <Self::Node as Protocol>::Message> {

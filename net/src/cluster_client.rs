@@ -276,6 +276,7 @@ impl<N: Network> ClusterClient<N> {
                             path: match applied.path.as_str() {
                                 "lease" => "lease",
                                 "stale" => "stale",
+                                "barrier" => "barrier",
                                 _ => "read_index",
                             },
                             staleness: Duration::from_millis(applied.staleness_ms),

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tessera_core::NodeId;
+use tessera_paxos::PaxosError;
+use tessera_paxos::multi::{Configuration, LeaseConfig, MultiPaxosConfig, QuorumSpec};
 use tessera_raft::{RaftConfig, RaftError};
 
 /// A configuration value that is wrong, naming the field as it is written
@@ -249,6 +251,132 @@ impl RaftSettings {
     }
 }
 
+/// Multi-Paxos's tuning, in the units a configuration file uses
+/// (milliseconds); see [`MultiPaxosConfig`] for what each value means.
+///
+/// A leader sends at most 1024 slots in one accept and 512 in one
+/// catch-up, each of up to `batch_max` commands: keep `batch_max` times
+/// the largest command times 1024 below `transport.message_bytes_max`.
+///
+/// # Examples
+///
+/// ```
+/// use tessera_net::PaxosSettings;
+///
+/// let mut settings = PaxosSettings::default();
+/// let config = settings.to_paxos_config(1, vec![1, 2, 3])?;
+/// assert!(config.lease.is_some());
+///
+/// settings.heartbeat_interval_ms = 1_000;
+/// let error = settings.to_paxos_config(1, vec![1, 2, 3]).unwrap_err();
+/// assert_eq!(error.field, "paxos.election_timeout_ms");
+/// # Ok::<(), tessera_net::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaxosSettings {
+    /// The leader's heartbeat (and lease renewal) period.
+    pub heartbeat_interval_ms: u64,
+    /// A follower that hears no leader for a random time in
+    /// `[election_timeout, 2 · election_timeout)` starts phase one.
+    pub election_timeout_ms: u64,
+    /// Unanswered accepts, prepares and catch-up requests are re-sent
+    /// after this long.
+    pub retransmit_timeout_ms: u64,
+    /// The leader lease's length; 0 turns leases off (every read then
+    /// waits for a barrier slot).
+    pub lease_ms: u64,
+    /// The bound on the difference between any two nodes' clocks that
+    /// leases rest on.
+    pub max_clock_offset_ms: u64,
+    /// The most commands in one slot.
+    pub batch_max: usize,
+    /// The most slots in flight at once.
+    pub window: usize,
+    /// The most commands and reads waiting at the leader.
+    pub queue_max: usize,
+    /// A snapshot is taken, and the log compacted, every this many
+    /// applied slots.
+    pub snapshot_interval: u64,
+    /// The largest snapshot a node accepts from a peer, in bytes.
+    pub snapshot_bytes_max: u64,
+}
+
+impl Default for PaxosSettings {
+    /// tessera-paxos's LAN defaults (50 ms heartbeats, 300 ms election
+    /// timeout), a 500 ms lease with clocks up to 50 ms apart, batches of
+    /// up to 64 commands, 32 slots in flight.
+    fn default() -> Self {
+        PaxosSettings {
+            heartbeat_interval_ms: 50,
+            election_timeout_ms: 300,
+            retransmit_timeout_ms: 60,
+            lease_ms: 500,
+            max_clock_offset_ms: 50,
+            batch_max: 64,
+            window: 32,
+            queue_max: 16_384,
+            snapshot_interval: 10_000,
+            snapshot_bytes_max: 1 << 30,
+        }
+    }
+}
+
+impl PaxosSettings {
+    /// The [`MultiPaxosConfig`] of node `id` in a cluster of `members`
+    /// (majority quorums).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field (`paxos.<field>`) that
+    /// [`MultiPaxosConfig::validate`] refuses, or `peers` if the members
+    /// do not form quorums.
+    pub fn to_paxos_config(
+        &self,
+        id: NodeId,
+        members: Vec<NodeId>,
+    ) -> Result<MultiPaxosConfig, ConfigError> {
+        let refused = |error: PaxosError| match error {
+            PaxosError::InvalidParameter(invalid) => {
+                let field = match invalid.parameter {
+                    "heartbeat_interval" | "election_timeout" | "retransmit_timeout" => {
+                        format!("paxos.{}_ms", invalid.parameter)
+                    }
+                    other => format!("paxos.{other}"),
+                };
+                ConfigError::new(field, invalid.reason)
+            }
+            other => ConfigError::new("peers", other),
+        };
+        let initial = Configuration::initial(QuorumSpec::Majority(members));
+        let mut config = MultiPaxosConfig::new(id, initial).map_err(refused)?;
+        config.heartbeat_interval = Duration::from_millis(self.heartbeat_interval_ms);
+        config.election_timeout = Duration::from_millis(self.election_timeout_ms);
+        config.retransmit_timeout = Duration::from_millis(self.retransmit_timeout_ms);
+        config.lease = (self.lease_ms > 0).then(|| LeaseConfig {
+            duration: Duration::from_millis(self.lease_ms),
+            max_clock_offset: Duration::from_millis(self.max_clock_offset_ms),
+        });
+        config.batch_max = self.batch_max;
+        config.window = self.window;
+        config.queue_max = self.queue_max;
+        config.snapshot_interval = self.snapshot_interval;
+        config.snapshot_bytes_max = self.snapshot_bytes_max;
+        config.validate().map_err(|error| match error {
+            // The lease check names the heartbeat; the file's lease
+            // setting is what usually needs changing.
+            PaxosError::InvalidParameter(invalid)
+                if invalid.parameter == "heartbeat_interval"
+                    && invalid.reason.contains("lease") =>
+            {
+                ConfigError::new("paxos.lease_ms", invalid.reason)
+            }
+            other => refused(other),
+        })?;
+        Ok(config)
+    }
+}
+
 /// A node's whole configuration.
 ///
 /// # Examples
@@ -309,6 +437,9 @@ pub struct NodeConfig {
     /// Raft's tuning.
     #[serde(default)]
     pub raft: RaftSettings,
+    /// Multi-Paxos's tuning (used by a node running Multi-Paxos).
+    #[serde(default)]
+    pub paxos: PaxosSettings,
 }
 
 impl NodeConfig {
@@ -341,6 +472,7 @@ impl NodeConfig {
             transport: TransportConfig::default(),
             client: ClientConfig::default(),
             raft: RaftSettings::default(),
+            paxos: PaxosSettings::default(),
         }
     }
 
@@ -445,6 +577,17 @@ impl NodeConfig {
     /// As [`RaftSettings::to_raft_config`].
     pub fn raft_config(&self) -> Result<RaftConfig, ConfigError> {
         self.raft.to_raft_config()
+    }
+
+    /// This node's Multi-Paxos configuration: majority quorums of every
+    /// peer.
+    ///
+    /// # Errors
+    ///
+    /// As [`PaxosSettings::to_paxos_config`].
+    pub fn paxos_config(&self) -> Result<MultiPaxosConfig, ConfigError> {
+        let members = self.peers.iter().map(|peer| peer.id).collect();
+        self.paxos.to_paxos_config(self.node_id, members)
     }
 
     /// Checks every value that can be checked without touching the disk

@@ -19,12 +19,17 @@
 //!   [`WireCodec`]) says how the protocol's messages look on the wire, how
 //!   client requests map onto its requests, and what it reports —
 //!   [`RaftAdapter`] for Raft, with [`RaftStore`] mapping Raft's writes onto
-//!   a `DurableLog` and a `SnapshotDir`;
+//!   a `DurableLog` and a `SnapshotDir` ([`raft_setup`]); [`PaxosAdapter`]
+//!   for Multi-Paxos (tessera-paxos's `MultiPaxos`), with [`PaxosStore`]
+//!   keeping its acceptor log, hard state and snapshots the same way and
+//!   giving a restarting node the image it boots from ([`paxos_setup`],
+//!   tuned by [`PaxosSettings`]);
 //! - the **transport**: each node streams envelopes to each peer over a
 //!   long-lived HTTP/2 stream per lane (ordinary messages; snapshot chunks
 //!   on their own), reconnecting with back-off, with keep-alive pings;
 //! - the **client API**: `Propose`, `Read` (linearizable through a quorum
-//!   round or the leader's lease, or stale within a bound) and `Status`,
+//!   round — Raft's ReadIndex, Multi-Paxos's barrier slot — or the
+//!   leader's lease, or stale within a bound) and `Status`,
 //!   answering "not leader, try N at this address" ([`ClusterClient`]
 //!   follows those redirects).
 //!
@@ -58,7 +63,8 @@
 //! ## Evidence
 //!
 //! The protocol's own evidence (Raft's commit certificates, leases, term
-//! and vote) is unchanged; the transport adds **peer identity**: the
+//! and vote; Multi-Paxos's promise, promise and commit certificates and
+//! leases) is unchanged; the transport adds **peer identity**: the
 //! certificate chain verified by the TLS handshake and the identity name
 //! checked against every envelope's sender. Durability acknowledgements
 //! are storage's `DurableTicket`s. The client `Status` reply carries the
@@ -70,7 +76,8 @@
 //!
 //! ## Modes
 //!
-//! The node's modes are its protocol's (Raft's `RaftMode` matrix): every
+//! The node's modes are its protocol's (Raft's `RaftMode` matrix,
+//! Multi-Paxos's `PaxosMode`): every
 //! transition is logged with its trigger, exported as the
 //! `tessera_node_mode` gauge and published on
 //! [`NodeHandle::subscribe_modes`]. The runtime adds one stop: if a write
@@ -157,6 +164,10 @@ mod network;
 mod node_handle;
 mod observability;
 mod partition;
+mod paxos_adapter;
+mod paxos_setup;
+mod paxos_store;
+mod paxos_wire;
 mod peer_directory;
 mod peer_link;
 mod peer_queue;
@@ -187,6 +198,12 @@ pub mod proto {
     pub mod raft {
         tonic::include_proto!("tessera.raft.v1");
     }
+
+    /// `tessera.paxos.v1`: Multi-Paxos's messages.
+    #[allow(missing_docs, unreachable_pub, clippy::all)]
+    pub mod paxos {
+        tonic::include_proto!("tessera.paxos.v1");
+    }
 }
 
 pub use adapter::{
@@ -197,8 +214,8 @@ pub use adapter::{
 pub use certificate_authority::{CertificateAuthority, IssuedCertificate};
 pub use cluster_client::{CLIENT_ATTEMPTS_MAX, ClusterClient, dial};
 pub use config::{
-    ClientAuth, ClientConfig, ConfigError, NodeConfig, PeerConfig, RaftSettings, TlsConfig,
-    TransportConfig,
+    ClientAuth, ClientConfig, ConfigError, NodeConfig, PaxosSettings, PeerConfig, RaftSettings,
+    TlsConfig, TransportConfig,
 };
 pub use durable_store::{DurableStore, WRITE_BATCHES_QUEUED_MAX};
 pub use error::{NetError, Refusal};
@@ -213,6 +230,9 @@ pub use observability::{
     METRIC_REPLICATION_LAG, METRIC_TERM, METRIC_WRITE_BATCHES, METRIC_WRITES,
 };
 pub use partition::{PartitionSwitch, PartitionedNetwork, PartitionedStream};
+pub use paxos_adapter::{PaxosAdapter, PaxosApplication};
+pub use paxos_setup::{paxos_setup, start_paxos_node};
+pub use paxos_store::PaxosStore;
 pub use raft_adapter::{RaftAdapter, RaftApplication};
 pub use raft_setup::{raft_setup, start_raft_node};
 pub use raft_store::{RaftStore, SNAPSHOTS_KEPT};
@@ -226,18 +246,18 @@ pub use tls::{
 pub use wire::{Lane, WireCodec, WireError};
 
 /// Decodes `bytes` as a peer would receive them — an envelope, then each
-/// message in it as a Raft message of [`ReplicatedMap`] commands — and
-/// re-encodes what decodes, checking it decodes to the same. For the fuzz
-/// targets and their corpus test: it must never panic.
+/// message in it as a Raft message and as a Multi-Paxos message of
+/// [`ReplicatedMap`] commands — and re-encodes what decodes, checking it
+/// decodes to the same. For the fuzz targets and their corpus test: it
+/// must never panic.
 ///
 /// # Panics
 ///
 /// If a decoded message does not survive re-encoding (a codec bug).
 pub fn fuzz_peer_decoders(bytes: &[u8]) {
     use prost::Message as _;
-    let adapter = RaftAdapter::<ReplicatedMap>::new();
-    let check = |message_bytes: &[u8]| {
-        if let Ok(message) = adapter.decode(message_bytes) {
+    fn check<A: WireCodec<Message: PartialEq + std::fmt::Debug>>(adapter: &A, bytes: &[u8]) {
+        if let Ok(message) = adapter.decode(bytes) {
             let mut encoded = Vec::new();
             adapter.encode(&message, &mut encoded);
             let again = adapter.decode(&encoded);
@@ -247,11 +267,15 @@ pub fn fuzz_peer_decoders(bytes: &[u8]) {
                 "re-encoding changed the message"
             );
         }
-    };
-    check(bytes);
+    }
+    let raft = RaftAdapter::<ReplicatedMap>::new();
+    let paxos = PaxosAdapter::<ReplicatedMap>::new();
+    check(&raft, bytes);
+    check(&paxos, bytes);
     if let Ok(envelope) = proto::transport::Envelope::decode(bytes) {
         for message in &envelope.messages {
-            check(message);
+            check(&raft, message);
+            check(&paxos, message);
         }
     }
 }

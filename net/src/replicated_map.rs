@@ -1,5 +1,6 @@
 //! A small replicated key-value map: the state machine the node binary
-//! runs, and what the tests and benchmarks replicate.
+//! runs, and what the tests and benchmarks replicate — by Raft or by
+//! Multi-Paxos (it implements both crates' `StateMachine`).
 //!
 //! It is deliberately simple (a `BTreeMap` of byte strings); the full
 //! key-value service with its own CLI is `tessera-kv`. Every type has a
@@ -199,6 +200,16 @@ impl ReplicatedMap {
     pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
         self.entries.get(key).map(Vec::as_slice)
     }
+
+    fn encode_entries(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for (key, value) in &self.entries {
+            encode_prefixed(&mut bytes, key);
+            encode_prefixed(&mut bytes, value);
+        }
+        bytes
+    }
 }
 
 impl StateMachine for ReplicatedMap {
@@ -242,12 +253,7 @@ impl StateMachine for ReplicatedMap {
     }
 
     fn snapshot_capture(&mut self) -> u64 {
-        let mut bytes = Vec::new();
-        bytes.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        for (key, value) in &self.entries {
-            encode_prefixed(&mut bytes, key);
-            encode_prefixed(&mut bytes, value);
-        }
+        let bytes = self.encode_entries();
         self.snapshots.capture(bytes)
     }
 
@@ -265,18 +271,48 @@ impl StateMachine for ReplicatedMap {
 
     fn restore_finish(&mut self) -> Result<(), String> {
         let bytes = self.snapshots.finish_restore();
-        let mut reader = CodecReader::new(&bytes);
-        let count = reader.u64()?;
-        let mut entries = BTreeMap::new();
-        for _ in 0..count {
-            let key = reader.prefixed_bytes()?.to_vec();
-            let value = reader.prefixed_bytes()?.to_vec();
-            entries.insert(key, value);
-        }
-        reader.finish()?;
-        self.entries = entries;
+        self.entries = decode_entries(&bytes)?;
         Ok(())
     }
+}
+
+/// The same map replicated by Multi-Paxos: the same commands and answers,
+/// the snapshot in one piece.
+impl tessera_paxos::multi::StateMachine for ReplicatedMap {
+    type Command = MapCommand;
+    type Output = MapOutput;
+    type Query = MapQuery;
+    type QueryOutput = MapValue;
+
+    fn apply(&mut self, slot: u64, command: &MapCommand) -> MapOutput {
+        StateMachine::apply(self, slot, command)
+    }
+
+    fn query(&self, query: &MapQuery) -> MapValue {
+        StateMachine::query(self, query)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.encode_entries()
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        self.entries = decode_entries(snapshot)?;
+        Ok(())
+    }
+}
+
+fn decode_entries(bytes: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
+    let mut reader = CodecReader::new(bytes);
+    let count = reader.u64()?;
+    let mut entries = BTreeMap::new();
+    for _ in 0..count {
+        let key = reader.prefixed_bytes()?.to_vec();
+        let value = reader.prefixed_bytes()?.to_vec();
+        entries.insert(key, value);
+    }
+    reader.finish()?;
+    Ok(entries)
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@
 //! never to report a write durable before the `fdatasync` covering it
 //! returned, and to report them in order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -137,6 +137,10 @@ struct Runtime<A: ProtocolAdapter> {
     /// When the node last heard from its leader (or last led in a Target
     /// mode): what bounds a stale read's staleness.
     leader_contact: Option<tokio::time::Instant>,
+    /// Messages the node addressed to itself, handed back to it as inputs
+    /// from itself before anything else (Multi-Paxos's candidate sends its
+    /// own `Prepare` to itself, and its acceptor promises it that way).
+    loopback: VecDeque<A::Message>,
     metrics: NodeMetrics,
 }
 
@@ -188,6 +192,7 @@ where
         status_sender,
         modes,
         leader_contact: None,
+        loopback: VecDeque::new(),
         metrics,
     };
     let span = tracing::info_span!("node", id);
@@ -292,18 +297,28 @@ impl<A: ProtocolAdapter> Runtime<A> {
         }
     }
 
+    /// Hands `input` to the node and performs what it asks, then the
+    /// messages it addressed to itself, until none is left.
     fn handle(&mut self, input: InputOf<A::Node>) {
-        let now = self.clock.now();
-        let mut actions = std::mem::take(&mut self.actions);
-        self.node.handle(now, input, &mut actions);
-        for action in actions.drain(..) {
-            self.perform(action);
+        let mut next = Some(input);
+        while let Some(input) = next {
+            let now = self.clock.now();
+            let mut actions = std::mem::take(&mut self.actions);
+            self.node.handle(now, input, &mut actions);
+            for action in actions.drain(..) {
+                self.perform(action);
+            }
+            self.actions = actions;
+            next = self.loopback.pop_front().map(|message| Input::Message {
+                from: self.id,
+                message,
+            });
         }
-        self.actions = actions;
     }
 
     fn perform(&mut self, action: tessera_core::ActionOf<A::Node>) {
         match action {
+            Action::Send { to, message } if to == self.id => self.loopback.push_back(message),
             Action::Send { to, message } => {
                 let lane = self.adapter.lane(&message);
                 let Some(lanes) = self.peers.get(&to) else {
