@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tessera_net::{ClientTls, NetError, NodeConfig, ReadConsistency};
+use tessera_net::{ClientTls, NetError, NodeConfig, ProtocolAdapter, ReadConsistency, RunningNode};
 
 use crate::demo::{Backend, DemoError, DemoOptions, run_demo};
-use crate::{KvClient, KvError, Versioned, start_kv_node};
+use crate::{KvClient, KvError, Versioned, start_kv_node, start_kv_paxos_node};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -22,11 +22,11 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// The usage text.
-pub const USAGE: &str = "tessera-kv: a replicated key-value service (Raft over tessera-net, mutual TLS, durable storage)
+pub const USAGE: &str = "tessera-kv: a replicated key-value service (Raft or Multi-Paxos over tessera-net, mutual TLS, durable storage)
 
 usage:
-  tessera-kv demo   [--nodes 3] [--quick] [--out DIR] [--clients 6] [--protocol raft]
-  tessera-kv serve  --config NODE.toml [--protocol raft]
+  tessera-kv demo   [--nodes 3] [--quick] [--out DIR] [--clients 6] [--protocol raft|paxos]
+  tessera-kv serve  --config NODE.toml [--protocol raft|paxos]
   tessera-kv get    KEY [--lease | --stale-ms N]        CONNECTION
   tessera-kv put    KEY VALUE                           CONNECTION
   tessera-kv cas    KEY NEW (--expect OLD | --expect-absent)   CONNECTION
@@ -185,8 +185,9 @@ fn protocol(arguments: &mut Arguments) -> Result<Backend, Failure> {
 }
 
 fn demo(mut arguments: Arguments) -> Result<(), Failure> {
-    protocol(&mut arguments)?;
+    let protocol = protocol(&mut arguments)?;
     let options = DemoOptions {
+        protocol,
         nodes: arguments.number("nodes", 3)?,
         quick: arguments.switch("quick"),
         out: arguments.take("out").map(PathBuf::from),
@@ -269,7 +270,7 @@ fn check_data_dir(dir: &Path) -> Result<(), String> {
 }
 
 fn serve(mut arguments: Arguments) -> Result<(), Failure> {
-    protocol(&mut arguments)?;
+    let protocol = protocol(&mut arguments)?;
     let path = arguments
         .take("config")
         .ok_or_else(|| usage("serve needs --config NODE.toml; see --help"))?;
@@ -282,35 +283,54 @@ fn serve(mut arguments: Arguments) -> Result<(), Failure> {
         ))
     })?;
     runtime()?.block_on(async {
-        let mut node = start_kv_node(&config)
-            .await
-            .map_err(|error| startup_failure(&path, &config, &error))?;
-        // Once started (a start-up error is one line of ours), the node's log
-        // on stderr: mode changes with their triggers, refused peers, storage
-        // failures; RUST_LOG filters it.
-        let _ = tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_env_filter(
-                tracing_subscriber::EnvFilter::try_from_default_env()
-                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-            )
-            .try_init();
-        println!(
-            "tessera-kv node {} of cluster {} serving peers on {} and clients on {} (Ctrl-C stops)",
-            config.node_id,
-            config.cluster_id,
-            node.peer_address(),
-            node.client_address()
-        );
-        tokio::select! {
-            result = node.wait() => result.map_err(|error| operation(format!("the node stopped: {error}; restart it (it recovers from its data directory)"))),
-            _ = tokio::signal::ctrl_c() => {
-                println!("shutting down");
-                node.shutdown().await.map_err(|error| operation(error.to_string()))
+        match protocol {
+            Backend::Paxos => {
+                let node = start_kv_paxos_node(&config)
+                    .await
+                    .map_err(|error| startup_failure(&path, &config, &error))?;
+                run_node(node, &config).await
+            }
+            // Raft (`protocol` refused pbft).
+            Backend::Raft | Backend::Pbft => {
+                let node = start_kv_node(&config)
+                    .await
+                    .map_err(|error| startup_failure(&path, &config, &error))?;
+                run_node(node, &config).await
             }
         }
     })
+}
+
+/// Serves until the node stops or Ctrl-C.
+async fn run_node<A: ProtocolAdapter>(
+    mut node: RunningNode<A>,
+    config: &NodeConfig,
+) -> Result<(), Failure> {
+    // Once started (a start-up error is one line of ours), the node's log
+    // on stderr: mode changes with their triggers, refused peers, storage
+    // failures; RUST_LOG filters it.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    println!(
+        "tessera-kv node {} of cluster {} serving peers on {} and clients on {} (Ctrl-C stops)",
+        config.node_id,
+        config.cluster_id,
+        node.peer_address(),
+        node.client_address()
+    );
+    tokio::select! {
+        result = node.wait() => result.map_err(|error| operation(format!("the node stopped: {error}; restart it (it recovers from its data directory)"))),
+        _ = tokio::signal::ctrl_c() => {
+            println!("shutting down");
+            node.shutdown().await.map_err(|error| operation(error.to_string()))
+        }
+    }
 }
 
 /// The client's addresses and TLS, from a node's configuration or flags.

@@ -12,22 +12,24 @@ use std::time::Duration;
 
 use tessera_core::{Mode, ModeLevel, NodeId, SeededRng};
 use tessera_net::{
-    CertificateAuthority, ClientAuth, ClientTls, Listeners, NodeConfig, PeerConfig,
-    ReadConsistency, RuntimeClock, TlsConfig, TokioNetwork, raft_setup, start_node,
-    start_node_with,
+    CertificateAuthority, ClientAuth, ClientTls, DurableStore, Listeners, NetError, NodeConfig,
+    NodeSetup, PaxosAdapter, PaxosStore, PeerConfig, ProtocolAdapter, RaftAdapter, RaftStore,
+    ReadConsistency, RunningNode, RuntimeClock, TlsConfig, TokioNetwork, WriteOf, paxos_setup,
+    raft_setup, start_node, start_node_with,
 };
 use tessera_sim::{History, KvModel, KvOp, LinearizabilityChecker, RegisterOp, RegisterRet};
 use tessera_storage::StdFs;
 use tokio::sync::watch;
 
-use crate::{KvClient, KvError, KvNode, KvStore, chart};
+use crate::{KvClient, KvCommand, KvError, KvStore, chart};
 
 /// The consensus backends the demo knows of.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
-    /// Raft (tessera-raft): the backend tessera-net runs today.
+    /// Raft (tessera-raft), through tessera-net's Raft adapter.
     Raft,
-    /// Multi-Paxos (tessera-paxos): no network adapter yet.
+    /// Multi-Paxos (tessera-paxos), through tessera-net's Multi-Paxos
+    /// adapter.
     Paxos,
     /// PBFT (tessera-pbft): no network adapter yet.
     Pbft,
@@ -45,7 +47,7 @@ impl Backend {
             "paxos" => Ok(Backend::Paxos),
             "pbft" => Ok(Backend::Pbft),
             other => Err(format!(
-                "unknown protocol `{other}`: use --protocol raft (paxos and pbft are not yet available over the network runtime)"
+                "unknown protocol `{other}`: use --protocol raft or --protocol paxos (pbft is not yet available over the network runtime)"
             )),
         }
     }
@@ -54,12 +56,12 @@ impl Backend {
     ///
     /// # Errors
     ///
-    /// For Paxos and PBFT, which have no tessera-net adapter yet.
+    /// For PBFT, which has no tessera-net adapter yet.
     pub fn check_available(self) -> Result<(), String> {
         match self {
-            Backend::Raft => Ok(()),
-            Backend::Paxos | Backend::Pbft => Err(format!(
-                "--protocol {}: this backend is not yet available over the network runtime (tessera-net has a Raft adapter only); use --protocol raft",
+            Backend::Raft | Backend::Paxos => Ok(()),
+            Backend::Pbft => Err(format!(
+                "--protocol {}: this backend is not yet available over the network runtime (tessera-net has Raft and Multi-Paxos adapters); use --protocol raft or --protocol paxos",
                 self.name()
             )),
         }
@@ -72,6 +74,70 @@ impl Backend {
             Backend::Paxos => "paxos",
             Backend::Pbft => "pbft",
         }
+    }
+
+    /// Its name in prose.
+    pub fn title(self) -> &'static str {
+        match self {
+            Backend::Raft => "Raft",
+            Backend::Paxos => "Multi-Paxos",
+            Backend::Pbft => "PBFT",
+        }
+    }
+}
+
+/// A protocol the demo can run: how one node of it is set up from its
+/// configuration, and how the demo tunes that configuration.
+trait DemoProtocol: ProtocolAdapter + Sized {
+    /// Where its writes go.
+    type Store: DurableStore<WriteOf<Self>>;
+
+    /// The demo's timing, on top of the defaults.
+    fn tune(config: &mut NodeConfig);
+
+    /// Opens the node's storage and boots it.
+    fn setup(
+        config: &NodeConfig,
+        clock: RuntimeClock,
+    ) -> Result<NodeSetup<Self, Self::Store>, NetError>;
+}
+
+impl DemoProtocol for RaftAdapter<KvStore> {
+    type Store = RaftStore<KvCommand>;
+
+    fn tune(config: &mut NodeConfig) {
+        // Elections after 400-800 ms of silence: the leader's lease (which
+        // these bound) then survives a late heartbeat on a busy machine,
+        // and a crashed leader is still replaced within a second.
+        config.raft.election_timeout_min_ms = 400;
+        config.raft.election_timeout_max_ms = 800;
+    }
+
+    fn setup(
+        config: &NodeConfig,
+        clock: RuntimeClock,
+    ) -> Result<NodeSetup<Self, Self::Store>, NetError> {
+        raft_setup(config, KvStore::default(), Arc::new(StdFs), clock)
+    }
+}
+
+impl DemoProtocol for PaxosAdapter<KvStore> {
+    type Store = PaxosStore<KvCommand>;
+
+    fn tune(config: &mut NodeConfig) {
+        // Phase one after 400-800 ms of silence (a late heartbeat on a busy
+        // machine does not start one); the lease outlives two missed
+        // heartbeats, and a crashed leader is replaced once the leases it
+        // was granted lapse, about a second later.
+        config.paxos.election_timeout_ms = 400;
+        config.paxos.lease_ms = 500;
+    }
+
+    fn setup(
+        config: &NodeConfig,
+        clock: RuntimeClock,
+    ) -> Result<NodeSetup<Self, Self::Store>, NetError> {
+        paxos_setup(config, KvStore::default(), Arc::new(StdFs), clock)
     }
 }
 
@@ -87,6 +153,8 @@ pub struct DemoOptions {
     pub out: Option<PathBuf>,
     /// Concurrent clients.
     pub clients: usize,
+    /// The consensus protocol the nodes run (Raft or Multi-Paxos).
+    pub protocol: Backend,
     /// Print a progress line and phase messages on stderr.
     pub progress: bool,
 }
@@ -98,6 +166,7 @@ impl Default for DemoOptions {
             quick: false,
             out: None,
             clients: 6,
+            protocol: Backend::Raft,
             progress: true,
         }
     }
@@ -170,6 +239,8 @@ pub struct FinalStatus {
 /// What the demo found.
 #[derive(Debug, Clone)]
 pub struct DemoReport {
+    /// The protocol the nodes ran.
+    pub protocol: Backend,
     /// Operations invoked.
     pub operations: usize,
     /// Completed with an answer.
@@ -212,7 +283,11 @@ impl DemoReport {
     pub fn render(&self) -> String {
         use std::fmt::Write as _;
         let mut out = String::new();
-        let _ = writeln!(out, "\n== tessera-kv demo report ==");
+        let _ = writeln!(
+            out,
+            "\n== tessera-kv demo report ({}) ==",
+            self.protocol.title()
+        );
         let _ = writeln!(
             out,
             "operations: {} invoked, {} ok, {} failed (not done), {} unknown outcome",
@@ -317,22 +392,20 @@ impl Recorder {
 }
 
 /// The cluster the demo runs.
-struct Cluster {
+struct Cluster<A: ProtocolAdapter> {
     configs: BTreeMap<NodeId, NodeConfig>,
-    nodes: BTreeMap<NodeId, KvNode>,
+    nodes: BTreeMap<NodeId, RunningNode<A>>,
     recorder: Arc<Recorder>,
     /// The last known mode of each node (for `from` of the next event).
     last_state: Arc<Mutex<BTreeMap<NodeId, String>>>,
-    /// Each node's clock (its lease is in that clock's time).
-    clocks: BTreeMap<NodeId, RuntimeClock>,
 }
 
 fn failed(what: &str, error: impl std::fmt::Display) -> DemoError {
     DemoError::Failed(format!("{what}: {error}"))
 }
 
-impl Cluster {
-    fn watch(&self, node: &KvNode, why: &str) {
+impl<A: DemoProtocol> Cluster<A> {
+    fn watch(&self, node: &RunningNode<A>, why: &str) {
         let handle = node.handle().clone();
         let id = handle.id();
         let status = handle.status();
@@ -366,9 +439,8 @@ impl Cluster {
     async fn start(&mut self, id: NodeId, why: &str) -> Result<(), DemoError> {
         let config = self.configs.get(&id).ok_or_else(|| failed("no node", id))?;
         let mut attempt = 0;
-        let clock = RuntimeClock::new();
         let node = loop {
-            let setup = raft_setup(config, KvStore::default(), Arc::new(StdFs), clock)
+            let setup = A::setup(config, RuntimeClock::new())
                 .map_err(|error| failed(&format!("node {id}"), error))?;
             match start_node(config, setup, TokioNetwork).await {
                 Ok(node) => break node,
@@ -383,7 +455,6 @@ impl Cluster {
         };
         self.watch(&node, why);
         self.nodes.insert(id, node);
-        self.clocks.insert(id, clock);
         Ok(())
     }
 
@@ -437,19 +508,13 @@ impl Cluster {
         let mut out = Vec::new();
         for node in self.nodes.values() {
             let status = node.handle().status();
-            let clock = self.clocks.get(&status.id).copied().unwrap_or_default();
+            // The lease's time left, as the node's Status reply reports it.
             let lease_left = node
                 .handle()
-                .inspect(move |raft| {
-                    let status = raft.status();
-                    status
-                        .lease_valid_until
-                        .map(|until| until.checked_duration_since(clock.now()))
-                })
+                .status_with_evidence()
                 .await
                 .ok()
-                .flatten()
-                .flatten();
+                .and_then(|(_, evidence)| evidence.lease_remaining);
             out.push(FinalStatus {
                 node: status.id,
                 mode: status.mode,
@@ -483,11 +548,11 @@ async fn pause(duration: Duration, stop: &mut watch::Receiver<bool>) -> bool {
 }
 
 /// Waits until `condition` holds (checked every 20 ms) or `timeout` passes.
-async fn wait_until(
-    cluster: &Cluster,
+async fn wait_until<A: ProtocolAdapter>(
+    cluster: &Cluster<A>,
     timeout: Duration,
     stop: &mut watch::Receiver<bool>,
-    condition: impl Fn(&Cluster) -> bool,
+    condition: impl Fn(&Cluster<A>) -> bool,
 ) -> Result<bool, DemoError> {
     let deadline = tokio::time::Instant::now() + timeout;
     while tokio::time::Instant::now() < deadline {
@@ -695,6 +760,19 @@ fn out_dir(options: &DemoOptions) -> Result<PathBuf, DemoError> {
 /// when stopped.
 pub async fn run_demo(
     options: DemoOptions,
+    stop: watch::Receiver<bool>,
+) -> Result<DemoReport, DemoError> {
+    match options.protocol {
+        Backend::Raft => run_demo_with::<RaftAdapter<KvStore>>(options, stop).await,
+        Backend::Paxos => run_demo_with::<PaxosAdapter<KvStore>>(options, stop).await,
+        Backend::Pbft => Err(DemoError::Usage(
+            Backend::Pbft.check_available().err().unwrap_or_default(),
+        )),
+    }
+}
+
+async fn run_demo_with<A: DemoProtocol>(
+    options: DemoOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<DemoReport, DemoError> {
     if !(3..=7).contains(&options.nodes) {
@@ -723,8 +801,9 @@ pub async fn run_demo(
         }
     };
     say(format!(
-        "tessera-kv demo: {} Raft nodes on loopback, mutual TLS, data in {}",
+        "tessera-kv demo: {} {} nodes on loopback, mutual TLS, data in {}",
         options.nodes,
+        options.protocol.title(),
         data.path().display()
     ));
 
@@ -782,11 +861,7 @@ pub async fn run_demo(
             client_auth: ClientAuth::Required,
         });
         config.client.request_timeout_ms = 2_000;
-        // Elections after 400-800 ms of silence: the leader's lease (which
-        // these bound) then survives a late heartbeat on a busy machine,
-        // and a crashed leader is still replaced within a second.
-        config.raft.election_timeout_min_ms = 400;
-        config.raft.election_timeout_max_ms = 800;
+        A::tune(&mut config);
         config.transport.backoff_max_ms = 200;
         configs.insert(id, config);
     }
@@ -804,14 +879,11 @@ pub async fn run_demo(
         nodes: BTreeMap::new(),
         recorder: Arc::clone(&recorder),
         last_state: Arc::new(Mutex::new(BTreeMap::new())),
-        clocks: BTreeMap::new(),
     };
     for (listeners, &id) in listeners.into_iter().zip(&ids) {
         let config = &cluster.configs[&id];
-        let clock = RuntimeClock::new();
-        cluster.clocks.insert(id, clock);
-        let setup = raft_setup(config, KvStore::default(), Arc::new(StdFs), clock)
-            .map_err(|e| failed(&format!("node {id}"), e))?;
+        let setup =
+            A::setup(config, RuntimeClock::new()).map_err(|e| failed(&format!("node {id}"), e))?;
         let node = start_node_with(config, setup, TokioNetwork, listeners)
             .await
             .map_err(|e| failed(&format!("starting node {id}"), e))?;
@@ -862,6 +934,7 @@ pub async fn run_demo(
         ))
     })?;
     Ok(DemoReport {
+        protocol: options.protocol,
         operations,
         ok,
         failed: recorder.failed.load(Ordering::Relaxed) as usize,
@@ -883,8 +956,8 @@ pub async fn run_demo(
 /// The faults and the workload; returns how long the workload ran,
 /// whether every node ended in Target mode, caught up, and each node's
 /// status at that moment.
-async fn scenario(
-    cluster: &mut Cluster,
+async fn scenario<A: DemoProtocol>(
+    cluster: &mut Cluster<A>,
     options: &DemoOptions,
     client_tls: ClientTls,
     stop: &mut watch::Receiver<bool>,

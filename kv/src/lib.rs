@@ -1,11 +1,12 @@
 //! # tessera-kv: a replicated key-value service
 //!
 //! Get, put, delete, compare-and-set and range scans, replicated by Raft
-//! on tessera-net's runtime (gRPC over mutual TLS, durable storage on each
-//! node's disk), with every write's version an HLC timestamp
-//! (tessera-hlc). It is built only from the other crates' public APIs:
-//! [`KvStore`] is a `tessera_raft::StateMachine`, served by
-//! `tessera_net::raft_setup` / `start_node`; [`KvClient`] wraps
+//! or Multi-Paxos on tessera-net's runtime (gRPC over mutual TLS, durable
+//! storage on each node's disk), with every write's version an HLC
+//! timestamp (tessera-hlc). It is built only from the other crates' public
+//! APIs: [`KvStore`] is a `tessera_raft::StateMachine` and a
+//! `tessera_paxos::multi::StateMachine`, served by `tessera_net::raft_setup`
+//! or `tessera_net::paxos_setup` and `start_node`; [`KvClient`] wraps
 //! `tessera_net::ClusterClient`.
 //!
 //! The `tessera-kv` binary has `serve` (one node from a tessera-net
@@ -18,9 +19,10 @@
 //! ## What it guards
 //!
 //! - **LINEARIZABILITY** of get, put, delete and compare-and-set: writes
-//!   are committed through the Raft log before they are answered; reads
-//!   are served by the leader after a quorum round (ReadIndex) or under its
-//!   lease. The demo checks it on every run, over real sockets and disks.
+//!   are committed through the Raft log (or chosen in a Multi-Paxos slot)
+//!   before they are answered; reads are served by the leader after a
+//!   quorum round (Raft's ReadIndex, Multi-Paxos's barrier slot) or under
+//!   its lease. The demo checks it on every run, over real sockets and disks.
 //! - **NOTHING ACKNOWLEDGED BEFORE IT IS DURABLE** on a quorum's disks
 //!   (tessera-net's runtime: a write is acknowledged only after its
 //!   `fdatasync`).
@@ -53,9 +55,11 @@
 //! catch-up: requests redirected or refused) and `Bootstrap` are not. The
 //! demo prints every transition with its trigger and charts them.
 //!
-//! Only the Raft backend runs over the network today: `--protocol paxos`
-//! and `--protocol pbft` are refused with exit code 2, since tessera-net
-//! has no adapter for those protocols yet.
+//! The backend is chosen at start: Raft (the default) or Multi-Paxos
+//! (`--protocol paxos`, [`start_kv_paxos_node`]), with the same client API;
+//! under Multi-Paxos the modes are `PaxosMode`'s (`stable-leader` is the
+//! Target mode). `--protocol pbft` is refused with exit code 2, since
+//! tessera-net has no PBFT adapter yet.
 //!
 //! ## Example
 //!
@@ -118,8 +122,11 @@ pub use client::{KvClient, KvError, ReadAnswer};
 pub use demo::{Backend, DemoError, DemoOptions, DemoReport, run_demo};
 pub use store::{KvAnswer, KvCommand, KvOutput, KvQuery, KvStore, SCAN_LIMIT_MAX, Versioned};
 
-/// A running tessera-kv node.
+/// A running tessera-kv node replicating by Raft.
 pub type KvNode = tessera_net::RunningNode<tessera_net::RaftAdapter<KvStore>>;
+
+/// A running tessera-kv node replicating by Multi-Paxos.
+pub type KvPaxosNode = tessera_net::RunningNode<tessera_net::PaxosAdapter<KvStore>>;
 
 /// Starts one tessera-kv node as `config` (tessera-net's node
 /// configuration) describes: its storage under `config.data_dir`, restored
@@ -134,4 +141,19 @@ pub async fn start_kv_node(
     config: &tessera_net::NodeConfig,
 ) -> Result<KvNode, tessera_net::NetError> {
     tessera_net::start_raft_node(config, KvStore::default()).await
+}
+
+/// Starts one tessera-kv node replicating by Multi-Paxos (`--protocol
+/// paxos`), as `config` describes (its Multi-Paxos tuning in
+/// `config.paxos`); otherwise as [`start_kv_node`]. Every node of a
+/// cluster must run the same protocol: a node refuses peers of another.
+///
+/// # Errors
+///
+/// As `tessera_net::start_paxos_node`: a bad configuration, unusable
+/// storage or certificates, an address that cannot be bound.
+pub async fn start_kv_paxos_node(
+    config: &tessera_net::NodeConfig,
+) -> Result<KvPaxosNode, tessera_net::NetError> {
+    tessera_net::start_paxos_node(config, KvStore::default()).await
 }

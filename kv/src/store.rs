@@ -387,6 +387,34 @@ impl KvStore {
         self.last_version
     }
 
+    fn encode_state(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        encode_stamp(&mut bytes, self.last_version);
+        bytes.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+        for (key, versioned) in &self.entries {
+            encode_prefixed(&mut bytes, key);
+            encode_versioned(&mut bytes, versioned);
+        }
+        bytes
+    }
+
+    /// Replaces the state with the snapshot `bytes` (unchanged if they do
+    /// not decode).
+    fn restore_state(&mut self, bytes: &[u8]) -> Result<(), String> {
+        let mut reader = CodecReader::new(bytes);
+        let last_version = decode_stamp(&mut reader)?;
+        let count = reader.u64()?;
+        let mut entries = BTreeMap::new();
+        for _ in 0..count {
+            let key = reader.prefixed_bytes()?.to_vec();
+            entries.insert(key, decode_versioned(&mut reader)?);
+        }
+        reader.finish()?;
+        self.entries = entries;
+        self.last_version = last_version;
+        Ok(())
+    }
+
     fn next_version(&mut self, stamp: Timestamp) -> Timestamp {
         let after_last = self.last_version.next().unwrap_or(Timestamp::MAX);
         self.last_version = stamp.max(after_last);
@@ -474,13 +502,7 @@ impl StateMachine for KvStore {
     }
 
     fn snapshot_capture(&mut self) -> u64 {
-        let mut bytes = Vec::new();
-        encode_stamp(&mut bytes, self.last_version);
-        bytes.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
-        for (key, versioned) in &self.entries {
-            encode_prefixed(&mut bytes, key);
-            encode_versioned(&mut bytes, versioned);
-        }
+        let bytes = self.encode_state();
         self.snapshots.capture(bytes)
     }
 
@@ -498,18 +520,33 @@ impl StateMachine for KvStore {
 
     fn restore_finish(&mut self) -> Result<(), String> {
         let bytes = self.snapshots.finish_restore();
-        let mut reader = CodecReader::new(&bytes);
-        let last_version = decode_stamp(&mut reader)?;
-        let count = reader.u64()?;
-        let mut entries = BTreeMap::new();
-        for _ in 0..count {
-            let key = reader.prefixed_bytes()?.to_vec();
-            entries.insert(key, decode_versioned(&mut reader)?);
-        }
-        reader.finish()?;
-        self.entries = entries;
-        self.last_version = last_version;
-        Ok(())
+        self.restore_state(&bytes)
+    }
+}
+
+/// The same store replicated by Multi-Paxos (`--protocol paxos`): the same
+/// commands, answers and versions; the snapshot in one piece, in the same
+/// encoding.
+impl tessera_paxos::multi::StateMachine for KvStore {
+    type Command = KvCommand;
+    type Output = KvOutput;
+    type Query = KvQuery;
+    type QueryOutput = KvAnswer;
+
+    fn apply(&mut self, slot: u64, command: &KvCommand) -> KvOutput {
+        StateMachine::apply(self, slot, command)
+    }
+
+    fn query(&self, query: &KvQuery) -> KvAnswer {
+        StateMachine::query(self, query)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.encode_state()
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        self.restore_state(snapshot)
     }
 }
 
@@ -565,6 +602,41 @@ mod tests {
         });
         assert!(KvCommand::decode(&[9]).is_err());
         assert!(KvAnswer::decode(&[2, 255, 255, 255, 255, 255, 255, 255, 255]).is_err());
+    }
+
+    #[test]
+    fn the_multi_paxos_snapshot_is_the_raft_one_in_one_piece() {
+        use tessera_paxos::multi::StateMachine as PaxosMachine;
+        let mut store = KvStore::default();
+        let stamp = Timestamp::from_micros(9);
+        for (n, key) in [b"a", b"b", b"c"].into_iter().enumerate() {
+            PaxosMachine::apply(
+                &mut store,
+                n as u64 + 1,
+                &KvCommand::Put {
+                    key: key.to_vec(),
+                    value: vec![n as u8],
+                    stamp,
+                },
+            );
+        }
+        let bytes = PaxosMachine::snapshot(&store);
+        let size = StateMachine::snapshot_capture(&mut store);
+        assert_eq!(StateMachine::snapshot_read(&store, 0, size as usize), bytes);
+        let mut copy = KvStore::default();
+        PaxosMachine::restore(&mut copy, &bytes).expect("restore");
+        assert_eq!(copy.len(), 3);
+        assert_eq!(copy.last_version(), store.last_version());
+        assert_eq!(
+            PaxosMachine::query(&copy, &KvQuery::Get { key: b"b".to_vec() }),
+            PaxosMachine::query(&store, &KvQuery::Get { key: b"b".to_vec() })
+        );
+        assert!(PaxosMachine::restore(&mut copy, &bytes[..bytes.len() - 1]).is_err());
+        assert_eq!(
+            copy.len(),
+            3,
+            "a refused snapshot leaves the state as it was"
+        );
     }
 
     #[test]

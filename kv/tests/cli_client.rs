@@ -108,3 +108,60 @@ async fn the_client_commands_work_against_a_running_node() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("tessera-kv status"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_commands_work_against_a_multi_paxos_node() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let ports = Listeners::bind(&TokioNetwork, "127.0.0.1:0", "127.0.0.1:0")
+        .await
+        .expect("free ports");
+    let peers = vec![PeerConfig {
+        id: 1,
+        peer_address: ports.peer_address().into(),
+        client_address: ports.client_address().into(),
+    }];
+    drop(ports);
+    let address = peers[0].client_address.clone();
+    let config = NodeConfig::new("cli", 1, dir.path().join("node-1"), peers);
+    let node = tessera_kv::start_kv_paxos_node(&config)
+        .await
+        .expect("the node starts");
+    let run = |arguments: &[&str]| {
+        let mut owned: Vec<String> = arguments.iter().map(|a| a.to_string()).collect();
+        owned.extend(["--connect".to_string(), address.clone()]);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let borrowed: Vec<&str> = owned.iter().map(String::as_str).collect();
+                tessera_kv(&borrowed)
+            })
+            .await
+            .expect("the command runs")
+        }
+    };
+    // The put waits (retrying "no leader yet") for the node to win phase
+    // one on its own promise.
+    let (code, out, err) = run(&["put", "a", "1"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("ok (version "), "{out}");
+    let (_, out, _) = run(&["cas", "a", "2", "--expect", "1"]).await;
+    assert!(out.starts_with("swapped"), "{out}");
+    let (code, out, err) = run(&["get", "a"]).await;
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.starts_with("2 (version "), "{out}");
+    let (_, out, _) = run(&["get", "a", "--stale-ms", "5000"]).await;
+    assert!(out.starts_with("2 ") && out.contains("stale read"), "{out}");
+    let (code, out, _) = run(&["status"]).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("[paxos] mode stable-leader") && out.contains("leader 1"),
+        "{out}"
+    );
+    assert!(out.contains("lease: valid "), "{out}");
+    assert!(out.contains("held by nodes 1"), "{out}");
+    assert!(
+        out.contains("closed timestamp: absent (paxos keeps none)"),
+        "{out}"
+    );
+    assert!(out.contains("evidence: Promise over Epoch("), "{out}");
+    node.shutdown().await.expect("clean shutdown");
+}

@@ -1,8 +1,9 @@
 //! The demo in its short mode, as CI runs it: a 3-node cluster over mutual
 //! TLS with a leader crash and a stopped follower must end with a
-//! linearizable client history and every node back in Target mode.
+//! linearizable client history and every node back in Target mode — with
+//! Raft and with Multi-Paxos.
 
-use tessera_kv::{DemoOptions, run_demo};
+use tessera_kv::{Backend, DemoOptions, run_demo};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_quick_demo_ends_linearizable_with_every_node_in_target_mode() {
@@ -37,6 +38,46 @@ async fn the_quick_demo_ends_linearizable_with_every_node_in_target_mode() {
     );
     let svg = std::fs::read_to_string(&report.chart).expect("the chart is written");
     assert!(svg.starts_with("<svg") && svg.contains("node 3"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_multi_paxos_demo_ends_linearizable_with_every_node_in_target_mode() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let options = DemoOptions {
+        quick: true,
+        out: Some(out.path().to_path_buf()),
+        clients: 4,
+        progress: false,
+        protocol: Backend::Paxos,
+        ..DemoOptions::default()
+    };
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let report = run_demo(options, stopped).await.expect("the demo runs");
+    let rendered = report.render();
+    assert!(rendered.contains("(Multi-Paxos)"), "{rendered}");
+    assert!(report.passed(), "{rendered}");
+    assert!(report.ok > 50, "too little work done: {rendered}");
+    assert!(
+        report
+            .final_status
+            .iter()
+            .all(|node| node.target && node.mode == "stable-leader"),
+        "{rendered}"
+    );
+    assert!(
+        report.timeline.iter().filter(|e| e.state == "down").count() >= 2,
+        "{rendered}"
+    );
+    // A new leader ran phase one after the crash.
+    assert!(
+        report
+            .timeline
+            .iter()
+            .filter(|e| e.state == "leader-change")
+            .count()
+            >= 2,
+        "{rendered}"
+    );
 }
 
 #[tokio::test]
