@@ -452,6 +452,22 @@ mod tests {
                 2,
                 Ballot::new(3, 1).epoch(),
             ))),
+            // Terms need not grow along the log: a placeholder (term 0),
+            // then a slot accepted in a lower ballot than the one before.
+            PaxosWrite::Log(LogWrite::Append(vec![
+                SlotEntry::vacant(5),
+                SlotEntry {
+                    slot: 6,
+                    ballot: Ballot::new(2, 3),
+                    value: SlotValue::NoOp,
+                },
+                SlotEntry {
+                    slot: 7,
+                    ballot: Ballot::new(1, 2),
+                    value: SlotValue::NoOp,
+                },
+            ])),
+            PaxosWrite::Log(LogWrite::TruncateFrom(7)),
         ];
         let mut expected = PaxosDisk::without_audit();
         for write in writes {
@@ -467,6 +483,8 @@ mod tests {
             expected.log.iter().collect::<Vec<_>>()
         );
         assert_eq!(disk.log.get(3), Some(&entries()[2]));
+        assert_eq!(disk.log.last_index(), 6);
+        assert_eq!(disk.log.term_at(6).ok(), Some(Ballot::new(2, 3).epoch()));
         assert_eq!(disk.log.hard_state(), Some(&state));
         let (meta, data) = disk.latest_snapshot().expect("the snapshot");
         assert_eq!(meta.configuration, b"config");

@@ -1,4 +1,5 @@
-//! Partitions and crashes under turmoil: three Raft nodes run the real
+//! Partitions and crashes under turmoil: three Raft (or Multi-Paxos) nodes
+//! run the real
 //! tonic and rustls stacks over turmoil's simulated TCP, with durable
 //! storage on tessera-storage's simulated disks (a crash keeps what was
 //! synced plus a random, possibly torn, part of the rest). Three clients
@@ -20,7 +21,7 @@ use tessera_core::{Instant, SeededRng};
 use tessera_net::{
     CertificateAuthority, ClientAuth, ClientOutcome, ClientTls, ClusterClient, MapCommand,
     MapQuery, MapValue, Network, NodeConfig, PeerConfig, ReadConsistency, ReplicatedMap,
-    RuntimeClock, TlsConfig, raft_setup, start_node,
+    RuntimeClock, TlsConfig, paxos_setup, raft_setup, start_node,
 };
 use tessera_sim::{History, KvModel, KvOp, LinearizabilityChecker, RegisterOp, RegisterRet};
 use tessera_storage::{Codec, CrashKind, SimFs};
@@ -114,7 +115,15 @@ fn config(id: u64, dir: &std::path::Path) -> NodeConfig {
     config.transport.backoff_max_ms = 500;
     config.raft.snapshot_threshold_entries = 40;
     config.raft.snapshot_keep_entries = 10;
+    config.paxos.snapshot_interval = 40;
     config
+}
+
+/// The protocol the nodes run.
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    Raft,
+    Paxos,
 }
 
 /// One client's loop: writes of unique values and linearizable reads on a
@@ -246,7 +255,7 @@ async fn client_loop(
 }
 
 /// Runs one seed; returns what happened, for the log.
-fn run_seed(seed: u64) -> String {
+fn run_seed(protocol: Protocol, seed: u64) -> String {
     let dir = tempfile::tempdir().expect("a directory");
     let pki = pki();
     let disks: Rc<RefCell<BTreeMap<u64, SimFs>>> = Rc::new(RefCell::new(
@@ -281,9 +290,20 @@ fn run_seed(seed: u64) -> String {
                 // The node's storage is on its simulated disk; its clock
                 // reads simulated time (the same on every host).
                 let clock = RuntimeClock::anchored_at(now() + Duration::from_secs(1_000_000));
-                let setup = raft_setup(&config, ReplicatedMap::default(), Arc::new(disk), clock)?;
-                let mut node = start_node(&config, setup, TurmoilNetwork).await?;
-                node.wait().await?;
+                match protocol {
+                    Protocol::Raft => {
+                        let setup =
+                            raft_setup(&config, ReplicatedMap::default(), Arc::new(disk), clock)?;
+                        let mut node = start_node(&config, setup, TurmoilNetwork).await?;
+                        node.wait().await?;
+                    }
+                    Protocol::Paxos => {
+                        let setup =
+                            paxos_setup(&config, ReplicatedMap::default(), Arc::new(disk), clock)?;
+                        let mut node = start_node(&config, setup, TurmoilNetwork).await?;
+                        node.wait().await?;
+                    }
+                }
                 Ok(())
             }
         });
@@ -358,7 +378,7 @@ fn run_seed(seed: u64) -> String {
     let report = LinearizabilityChecker::new(KvModel::<String, u64>::new()).check(&history);
     assert!(
         report.is_linearizable(),
-        "seed {seed}: not linearizable: {report:?}\n{summary:?}"
+        "{protocol:?} seed {seed}: not linearizable: {report:?}\n{summary:?}"
     );
     let oks = history
         .operations()
@@ -403,14 +423,25 @@ fn run_seed(seed: u64) -> String {
     format!("{summary} ({crashes} crashes, {partitions} partitions)")
 }
 
-#[test]
-fn partitions_and_crashes_keep_the_history_linearizable() {
-    let seeds: u64 = std::env::var("TESSERA_SEEDS")
+fn seeds() -> u64 {
+    std::env::var("TESSERA_SEEDS")
         .ok()
         .and_then(|seeds| seeds.parse().ok())
-        .unwrap_or(2);
-    for seed in 1..=seeds {
-        let summary = run_seed(seed);
+        .unwrap_or(2)
+}
+
+#[test]
+fn partitions_and_crashes_keep_the_history_linearizable() {
+    for seed in 1..=seeds() {
+        let summary = run_seed(Protocol::Raft, seed);
         eprintln!("seed {seed}: linearizable: {summary}");
+    }
+}
+
+#[test]
+fn multi_paxos_under_partitions_and_crashes_keeps_the_history_linearizable() {
+    for seed in 1..=seeds() {
+        let summary = run_seed(Protocol::Paxos, seed);
+        eprintln!("Multi-Paxos seed {seed}: linearizable: {summary}");
     }
 }
