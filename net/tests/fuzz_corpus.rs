@@ -13,8 +13,11 @@ use tessera_net::proto::transport::{
     ClientReply, Envelope, ProposeRequest, ReadRequest, client_reply,
 };
 use tessera_net::{
-    MapCommand, RaftAdapter, ReplicatedMap, WireCodec, fuzz_client_decoders, fuzz_peer_decoders,
+    MapCommand, PaxosAdapter, RaftAdapter, ReplicatedMap, WireCodec, fuzz_client_decoders,
+    fuzz_peer_decoders,
 };
+use tessera_paxos::Ballot;
+use tessera_paxos::multi::{Configuration, LeaseOffer, QuorumSpec, SlotEntry, SlotValue};
 use tessera_raft::{AppendRequest, Entry, Heartbeat, Membership, Message, Payload, VoteRequest};
 use tessera_storage::{Codec, LogPosition};
 
@@ -41,7 +44,7 @@ fn replay(target: &str, property: fn(&[u8])) -> usize {
 // what decodes re-encodes to the same message.
 #[test]
 fn peer_decoders_corpus() {
-    assert!(replay("peer_decoders", fuzz_peer_decoders) >= 8);
+    assert!(replay("peer_decoders", fuzz_peer_decoders) >= 12);
 }
 
 // Rule: the client decoders never panic on any input the fuzzer kept.
@@ -53,6 +56,12 @@ fn client_decoders_corpus() {
 fn raft(message: &Message<MapCommand>) -> Vec<u8> {
     let mut bytes = Vec::new();
     RaftAdapter::<ReplicatedMap>::new().encode(message, &mut bytes);
+    bytes
+}
+
+fn paxos(message: &tessera_paxos::multi::Message<MapCommand>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    PaxosAdapter::<ReplicatedMap>::new().encode(message, &mut bytes);
     bytes
 }
 
@@ -102,7 +111,54 @@ fn write_seed_corpus() {
         }
         .encode_to_vec()
     };
+    use tessera_paxos::multi::Message as Paxos;
+    let ballot = Ballot::new(3, 2);
+    let paxos_accept = paxos(&Paxos::Accept {
+        ballot,
+        first_slot: 8,
+        values: vec![
+            SlotValue::Batch(vec![put(b"k", b"v"), put(b"l", b"w")]),
+            SlotValue::NoOp,
+            SlotValue::StopSign(Configuration {
+                epoch: 1,
+                start_slot: 11,
+                quorums: QuorumSpec::Majority(vec![1, 2, 3, 4]),
+            }),
+        ],
+        commit: 7,
+    });
+    let paxos_promise = paxos(&Paxos::Promise {
+        ballot,
+        from_slot: 5,
+        entries: vec![SlotEntry {
+            slot: 5,
+            ballot: Ballot::new(2, 1),
+            value: SlotValue::Batch(vec![put(b"k", b"u")]),
+        }],
+        next: Some(6),
+        base: 4,
+    });
+    let paxos_heartbeat = paxos(&Paxos::Heartbeat {
+        ballot,
+        round: 9,
+        commit: 10,
+        lease: Some(LeaseOffer {
+            start: tessera_core::Instant::from_millis(1_000),
+            duration_nanos: 500_000_000,
+        }),
+    });
+    let paxos_envelope = Envelope {
+        sender: 2,
+        cluster_id: "demo".into(),
+        protocol: "paxos".into(),
+        messages: vec![paxos_heartbeat.clone(), paxos_accept.clone()],
+    }
+    .encode_to_vec();
     let peer: Vec<(&str, Vec<u8>)> = vec![
+        ("paxos-accept", paxos_accept),
+        ("paxos-promise", paxos_promise),
+        ("paxos-heartbeat", paxos_heartbeat),
+        ("paxos-envelope", paxos_envelope),
         ("heartbeat", heartbeat.clone()),
         ("vote", vote.clone()),
         ("append", append.clone()),
