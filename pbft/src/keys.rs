@@ -13,6 +13,7 @@ use std::fmt;
 use ed25519_dalek::{Signature as DalekSignature, Signer, SigningKey, VerifyingKey};
 use tessera_core::{InvalidParameter, NodeId};
 
+use crate::node_map::NodeMap;
 use crate::wire::{HashSink, Sink};
 use crate::{Digest, PbftError};
 
@@ -52,7 +53,8 @@ pub struct Keyring {
     id: NodeId,
     signing: SigningKey,
     public: BTreeMap<NodeId, VerifyingKey>,
-    macs: BTreeMap<NodeId, [u8; 32]>,
+    /// The pairwise MAC keys: searched for every MAC, so hashed.
+    macs: NodeMap<[u8; 32]>,
 }
 
 impl fmt::Debug for Keyring {
@@ -91,7 +93,7 @@ impl Keyring {
             public.insert(node, key);
         }
         public.insert(id, signing.verifying_key());
-        let macs: BTreeMap<NodeId, [u8; 32]> = mac_keys.into_iter().collect();
+        let macs: NodeMap<[u8; 32]> = mac_keys.into_iter().collect();
         for node in public.keys() {
             if *node != id && !macs.contains_key(node) {
                 return Err(InvalidParameter::new(
@@ -123,7 +125,7 @@ impl Keyring {
     pub fn derive(seed: u64, id: NodeId, nodes: &[NodeId]) -> Keyring {
         let signing = SigningKey::from_bytes(&derived_secret(seed, id));
         let mut public = BTreeMap::new();
-        let mut macs = BTreeMap::new();
+        let mut macs = NodeMap::default();
         for &node in nodes.iter().chain(std::iter::once(&id)) {
             let key = SigningKey::from_bytes(&derived_secret(seed, node)).verifying_key();
             public.insert(node, key);

@@ -162,6 +162,7 @@ pub mod invariants;
 mod keys;
 mod message;
 mod mode;
+mod node_map;
 mod normal_case;
 mod replica;
 mod request;

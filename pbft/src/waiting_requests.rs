@@ -3,13 +3,13 @@
 //! in a batch of the current view kept apart so that batching costs the
 //! batch, not every waiting request.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use tessera_core::NodeId;
 
 use crate::ClientRequest;
+use crate::node_map::NodeMap;
 
 /// A request received and authenticated, not yet executed.
 #[derive(Debug, Clone)]
@@ -36,7 +36,7 @@ pub(crate) struct WaitingRequest {
 /// and compacted when stale entries outnumber live ones.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct WaitingRequests {
-    slot_of: HashMap<NodeId, usize, BuildHasherDefault<NodeIdHasher>>,
+    slot_of: NodeMap<usize>,
     slots: Vec<Option<WaitingRequest>>,
     by_arrival: VecDeque<(u64, usize)>,
     unbatched: VecDeque<(u64, usize)>,
@@ -49,29 +49,6 @@ pub(crate) struct WaitingRequests {
 
 /// Stale queue entries tolerated beyond the live ones before compacting.
 const STALE_SLACK: usize = 64;
-
-/// A hasher for node ids: one multiplication (Fibonacci hashing). The map
-/// holds only clients whose requests authenticated, so its keys are the
-/// keyring's, not an attacker's choice; and the order of its entries is
-/// never observed.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct NodeIdHasher(u64);
-
-impl Hasher for NodeIdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(*byte)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, value: u64) {
-        self.0 = (self.0 ^ value).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
 
 impl WaitingRequests {
     pub(crate) fn get(&self, client: NodeId) -> Option<&WaitingRequest> {
