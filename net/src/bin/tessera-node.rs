@@ -23,15 +23,16 @@ use std::time::Duration;
 
 use tessera_net::{
     CertificateAuthority, ClientAuth, ClientOutcome, ClientTls, ClusterClient, MapCommand,
-    MapValue, NodeConfig, PeerConfig, ReadConsistency, ReplicatedMap, TlsConfig, start_raft_node,
+    MapValue, NodeConfig, PeerConfig, ProtocolAdapter, ReadConsistency, ReplicatedMap, RunningNode,
+    TlsConfig, start_paxos_node, start_raft_node,
 };
 use tessera_storage::Codec;
 
 const USAGE: &str = "usage:
   tessera-node init   --dir DIR [--nodes 3] [--cluster demo] [--base-port 7000] [--no-tls]
   tessera-node certs  --out DIR --nodes 1,2,3 [--cluster demo] [--clients NAME,..] [--names HOST,..]
-  tessera-node run    --config FILE [--node-id N] [--data-dir DIR] [--listen-peer ADDR]
-                      [--listen-client ADDR] [--metrics-listen ADDR]
+  tessera-node run    --config FILE [--protocol raft|paxos] [--node-id N] [--data-dir DIR]
+                      [--listen-peer ADDR] [--listen-client ADDR] [--metrics-listen ADDR]
   tessera-node put    KEY VALUE   CONNECTION
   tessera-node get    KEY [--lease | --stale-ms N]   CONNECTION
   tessera-node delete KEY         CONNECTION
@@ -234,6 +235,15 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn run(mut arguments: Arguments) -> Result<(), String> {
     let path = arguments.required("config")?;
+    let paxos = match arguments.take("protocol").as_deref() {
+        None | Some("raft") => false,
+        Some("paxos") => true,
+        Some(other) => {
+            return Err(format!(
+                "--protocol {other}: use raft or paxos (every node of a cluster runs the same)"
+            ));
+        }
+    };
     let mut config = NodeConfig::load(&path).map_err(|error| format!("{path}: {error}"))?;
     for flag in [
         "node-id",
@@ -261,24 +271,39 @@ fn run(mut arguments: Arguments) -> Result<(), String> {
         )
         .init();
     runtime()?.block_on(async {
-        let mut node = start_raft_node(&config, ReplicatedMap::default())
-            .await
-            .map_err(|error| error.to_string())?;
-        println!(
-            "node {} of cluster {} serving peers on {} and clients on {}",
-            config.node_id,
-            config.cluster_id,
-            node.peer_address(),
-            node.client_address()
-        );
-        tokio::select! {
-            result = node.wait() => result.map_err(|error| error.to_string()),
-            _ = tokio::signal::ctrl_c() => {
-                println!("shutting down");
-                node.shutdown().await.map_err(|error| error.to_string())
-            }
+        if paxos {
+            let node = start_paxos_node(&config, ReplicatedMap::default())
+                .await
+                .map_err(|error| error.to_string())?;
+            serve(node, &config).await
+        } else {
+            let node = start_raft_node(&config, ReplicatedMap::default())
+                .await
+                .map_err(|error| error.to_string())?;
+            serve(node, &config).await
         }
     })
+}
+
+/// Serves until the node stops or Ctrl-C.
+async fn serve<A: ProtocolAdapter>(
+    mut node: RunningNode<A>,
+    config: &NodeConfig,
+) -> Result<(), String> {
+    println!(
+        "node {} of cluster {} serving peers on {} and clients on {}",
+        config.node_id,
+        config.cluster_id,
+        node.peer_address(),
+        node.client_address()
+    );
+    tokio::select! {
+        result = node.wait() => result.map_err(|error| error.to_string()),
+        _ = tokio::signal::ctrl_c() => {
+            println!("shutting down");
+            node.shutdown().await.map_err(|error| error.to_string())
+        }
+    }
 }
 
 /// The client's addresses and TLS, from a node's configuration file or
