@@ -1,7 +1,8 @@
 //! The one-command demo: a cluster on loopback with mutual TLS and durable
 //! storage in a temporary directory, a mixed client workload, a leader
-//! crash and a stopped follower, and at the end a linearizability check of
-//! the whole client history, a report and an SVG chart.
+//! crash, a follower cut off by a network partition (its process keeps
+//! running), and at the end a linearizability check of the whole client
+//! history, a report and an SVG chart.
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
@@ -13,9 +14,9 @@ use std::time::Duration;
 use tessera_core::{Mode, ModeLevel, NodeId, SeededRng};
 use tessera_net::{
     CertificateAuthority, ClientAuth, ClientTls, DurableStore, Listeners, NetError, NodeConfig,
-    NodeSetup, PaxosAdapter, PaxosStore, PeerConfig, ProtocolAdapter, RaftAdapter, RaftStore,
-    ReadConsistency, RunningNode, RuntimeClock, TlsConfig, TokioNetwork, WriteOf, paxos_setup,
-    raft_setup, start_node, start_node_with,
+    NodeSetup, PartitionSwitch, PaxosAdapter, PaxosStore, PeerConfig, ProtocolAdapter, RaftAdapter,
+    RaftStore, ReadConsistency, RunningNode, RuntimeClock, TlsConfig, TokioNetwork, WriteOf,
+    paxos_setup, raft_setup, start_node, start_node_with,
 };
 use tessera_sim::{History, KvModel, KvOp, LinearizabilityChecker, RegisterOp, RegisterRet};
 use tessera_storage::StdFs;
@@ -398,6 +399,9 @@ struct Cluster<A: ProtocolAdapter> {
     recorder: Arc<Recorder>,
     /// The last known mode of each node (for `from` of the next event).
     last_state: Arc<Mutex<BTreeMap<NodeId, String>>>,
+    /// Cuts nodes off from their peers: every node's network goes through
+    /// it.
+    partitions: PartitionSwitch,
 }
 
 fn failed(what: &str, error: impl std::fmt::Display) -> DemoError {
@@ -442,7 +446,8 @@ impl<A: DemoProtocol> Cluster<A> {
         let node = loop {
             let setup = A::setup(config, RuntimeClock::new())
                 .map_err(|error| failed(&format!("node {id}"), error))?;
-            match start_node(config, setup, TokioNetwork).await {
+            let network = self.partitions.network(id, TokioNetwork);
+            match start_node(config, setup, network).await {
                 Ok(node) => break node,
                 // The port may linger briefly after the node's crash.
                 Err(error @ tessera_net::NetError::Bind { .. }) if attempt < 20 => {
@@ -458,6 +463,30 @@ impl<A: DemoProtocol> Cluster<A> {
         Ok(())
     }
 
+    /// Cuts node `id` off from its peers, both directions; its process
+    /// keeps running. The timeline marks the moment.
+    fn partition(&self, id: NodeId, trigger: &str) {
+        self.partitions.isolate(id);
+        self.mark(id, trigger);
+    }
+
+    /// Ends node `id`'s partition. The timeline marks the moment.
+    fn heal(&self, id: NodeId, trigger: &str) {
+        self.partitions.heal(id);
+        self.mark(id, trigger);
+    }
+
+    /// A timeline event that leaves node `id` in its current mode: a fault
+    /// injected from outside, not a mode change of the node's own.
+    fn mark(&self, id: NodeId, trigger: &str) {
+        let state = lock(&self.last_state).get(&id).cloned().unwrap_or_default();
+        let target = self
+            .nodes
+            .get(&id)
+            .is_some_and(|node| node.handle().status().mode_is_target);
+        self.recorder.event(id, &state, &state, trigger, target);
+    }
+
     fn down(&self, id: NodeId, trigger: &str) {
         let from = lock(&self.last_state)
             .insert(id, "down".to_string())
@@ -468,13 +497,6 @@ impl<A: DemoProtocol> Cluster<A> {
     async fn kill(&mut self, id: NodeId, trigger: &str) {
         if let Some(node) = self.nodes.remove(&id) {
             node.kill().await;
-            self.down(id, trigger);
-        }
-    }
-
-    async fn stop(&mut self, id: NodeId, trigger: &str) {
-        if let Some(node) = self.nodes.remove(&id) {
-            let _ = node.shutdown().await;
             self.down(id, trigger);
         }
     }
@@ -829,12 +851,17 @@ async fn run_demo_with<A: DemoProtocol>(
     .map_err(|e| failed("the client's TLS", e))?;
 
     // Ports first (the system picks them), then the configurations.
+    let partitions = PartitionSwitch::new();
     let mut listeners = Vec::new();
-    for _ in &ids {
+    for &id in &ids {
         listeners.push(
-            Listeners::bind(&TokioNetwork, "127.0.0.1:0", "127.0.0.1:0")
-                .await
-                .map_err(|e| failed("binding loopback ports", e))?,
+            Listeners::bind(
+                &partitions.network(id, TokioNetwork),
+                "127.0.0.1:0",
+                "127.0.0.1:0",
+            )
+            .await
+            .map_err(|e| failed("binding loopback ports", e))?,
         );
     }
     let peers: Vec<PeerConfig> = listeners
@@ -879,12 +906,14 @@ async fn run_demo_with<A: DemoProtocol>(
         nodes: BTreeMap::new(),
         recorder: Arc::clone(&recorder),
         last_state: Arc::new(Mutex::new(BTreeMap::new())),
+        partitions,
     };
     for (listeners, &id) in listeners.into_iter().zip(&ids) {
         let config = &cluster.configs[&id];
         let setup =
             A::setup(config, RuntimeClock::new()).map_err(|e| failed(&format!("node {id}"), e))?;
-        let node = start_node_with(config, setup, TokioNetwork, listeners)
+        let network = cluster.partitions.network(id, TokioNetwork);
+        let node = start_node_with(config, setup, network, listeners)
             .await
             .map_err(|e| failed(&format!("starting node {id}"), e))?;
         cluster.watch(&node, "started");
@@ -1037,20 +1066,18 @@ async fn scenario<A: DemoProtocol>(
                 // Another node than the one that crashed, if there is one.
                 .max_by_key(|s| s.id != leader)
                 .map(|s| s.id)
-                .ok_or_else(|| DemoError::Failed("no follower to stop".into()))?;
-            set_phase(&format!("node {follower} cut off"));
+                .ok_or_else(|| DemoError::Failed("no follower to partition".into()))?;
+            set_phase(&format!("node {follower} partitioned"));
             say(format!(
-                "cutting node {follower} off the cluster (stopped: its peers and clients cannot reach it)"
+                "partitioning node {follower} off the cluster (it keeps running; no peer can reach it, nor it them)"
             ));
-            cluster
-                .stop(follower, "cut off by the demo (stopped)")
-                .await;
+            cluster.partition(follower, "partitioned by the demo (no peer can reach it)");
             if pause(phase_length * 2, stop).await {
                 return Err(DemoError::Interrupted);
             }
             set_phase(&format!("node {follower} rejoining"));
-            say(format!("node {follower} rejoins and catches up"));
-            cluster.start(follower, "rejoined").await?;
+            say(format!("healing the partition: node {follower} rejoins and catches up"));
+            cluster.heal(follower, "partition healed by the demo");
             if pause(phase_length, stop).await {
                 return Err(DemoError::Interrupted);
             }

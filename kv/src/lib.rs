@@ -12,7 +12,7 @@
 //! The `tessera-kv` binary has `serve` (one node from a tessera-net
 //! configuration file), the client commands `get` / `put` / `cas` / `del`
 //! / `scan`, `status`, and `demo`: a cluster on loopback, a mixed workload,
-//! a leader crash and a stopped follower, and at the end a linearizability
+//! a leader crash and a partitioned follower, and at the end a linearizability
 //! check of the whole client history with tessera-sim's checker
 //! (`cargo run --release -p tessera-kv -- demo`; `docs/kv.md` tells more).
 //!
