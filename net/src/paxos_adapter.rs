@@ -51,15 +51,14 @@ impl<S> PaxosApplication for S where
 /// encoding), snapshot chunks on the bulk lane, proposals and reads as
 /// Multi-Paxos requests.
 ///
-/// Reads: Multi-Paxos answers a read at the leader under its lease while
-/// the lease is valid, and otherwise after a *barrier* — a slot of the
-/// leader's ballot proposed after the read arrived is chosen and applied
-/// first (one phase-two round, no clock assumption). Both
-/// [`ReadConsistency::Linearizable`] and [`ReadConsistency::Lease`] map
-/// onto that one request: with leases on (`paxos.lease_ms > 0`) a
-/// linearizable read is served under the lease when one is valid (the
-/// reply's path says `lease`), so it rests on the clock-offset bound;
-/// with leases off, every read takes a barrier (path `barrier`).
+/// Reads: [`ReadConsistency::Linearizable`] is a Multi-Paxos barrier read
+/// — answered at the leader after a slot of its ballot proposed after the
+/// read arrived is chosen and applied (one phase-two round, no clock
+/// assumption; the reply's path says `barrier`), whether or not the leader
+/// holds a lease. [`ReadConsistency::Lease`] is answered at once under the
+/// leader's lease while it is valid (path `lease`; it rests on the
+/// clock-offset bound), and falls back to a barrier without one (or with
+/// leases off, `paxos.lease_ms = 0`).
 ///
 /// Status: the ballot's round is the `term`, slots are the indexes.
 ///
@@ -206,9 +205,8 @@ impl<S: PaxosApplication> ProtocolAdapter for PaxosAdapter<S> {
         consistency: ReadConsistency,
     ) -> Result<Request<S::Command, S::Query>, InvalidRequest> {
         match consistency {
-            ReadConsistency::Linearizable | ReadConsistency::Lease => {
-                Ok(Request::Read(decode(query, "the query")?))
-            }
+            ReadConsistency::Linearizable => Ok(Request::BarrierRead(decode(query, "the query")?)),
+            ReadConsistency::Lease => Ok(Request::Read(decode(query, "the query")?)),
             ReadConsistency::Stale { .. } => Err(InvalidRequest::new(
                 "a stale read is served by the node itself, not through Multi-Paxos",
             )),

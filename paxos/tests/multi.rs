@@ -263,6 +263,19 @@ fn a_leader_with_a_lease_reads_locally_and_falls_back_when_it_lapses() {
             ..
         })
     ));
+    // A barrier read ignores the lease: it waits for a barrier slot (no
+    // clock assumption), and sees the same value.
+    let barrier_read = net.request(leader, Request::BarrierRead(3));
+    assert_eq!(net.reply_to(barrier_read), None, "not answered at once");
+    net.run(TICK, 10);
+    assert!(matches!(
+        net.reply_to(barrier_read),
+        Some(Response::Read {
+            output: Some(30),
+            path: ReadPath::Barrier,
+            ..
+        })
+    ));
     // Cut the leader off: its lease lapses, it says so, and reads stop
     // being served locally.
     for peer in [1, 2, 3] {

@@ -388,10 +388,13 @@ impl<S: StateMachine> MultiPaxos<S> {
         self.propose_slots(first, values, requests, now, out);
     }
 
+    /// Answers `query` under the lease if `lease_allowed` and the lease is
+    /// valid, otherwise after a read barrier.
     pub(crate) fn read(
         &mut self,
         id: RequestId,
         query: S::Query,
+        lease_allowed: bool,
         now: Instant,
         out: &mut Vec<ActionOf<Self>>,
     ) {
@@ -399,10 +402,11 @@ impl<S: StateMachine> MultiPaxos<S> {
         let Role::Leader(leadership) = &mut self.role else {
             return;
         };
-        let lease_valid = leadership
-            .lease
-            .as_ref()
-            .is_some_and(|lease| lease.is_valid_for_holder(now));
+        let lease_valid = lease_allowed
+            && leadership
+                .lease
+                .as_ref()
+                .is_some_and(|lease| lease.is_valid_for_holder(now));
         if lease_valid
             && self.committed >= leadership.recovery_end
             && self.applied == self.committed

@@ -672,7 +672,8 @@ impl<S: StateMachine> MultiPaxos<S> {
         }
         match request {
             Request::Propose(command) => self.propose(id, command, now, out),
-            Request::Read(query) => self.read(id, query, now, out),
+            Request::Read(query) => self.read(id, query, true, now, out),
+            Request::BarrierRead(query) => self.read(id, query, false, now, out),
             Request::Reconfigure(spec) => self.reconfigure(id, spec, now, out),
         }
     }

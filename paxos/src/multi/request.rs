@@ -14,6 +14,10 @@ pub enum Request<C, Q> {
     /// under a valid lease, otherwise after a read barrier — a slot of its
     /// ballot proposed after the read arrived — is chosen and applied.
     Read(Q),
+    /// Answer a query linearizably with no clock assumption: always after a
+    /// read barrier, even while the leader holds a valid lease (one
+    /// phase-two round; what a ReadIndex-style read is in Raft).
+    BarrierRead(Q),
     /// Move to a new configuration (at the leader), by stop-sign.
     Reconfigure(QuorumSpec),
 }
