@@ -11,12 +11,16 @@ use tracing::Instrument;
 use crate::peer_directory::PeerDirectory;
 use crate::proto::transport::client_server::Client;
 use crate::proto::transport::{
-    Applied, ClientReply, CommitCertificate, Consistency, Indeterminate, NotLeader, ProposeRequest,
-    ReadRequest, Refused, StatusReply, StatusRequest, client_reply,
+    Applied, BatchOutcome, ClientReply, CommitCertificate, Consistency, Indeterminate, NotLeader,
+    ProposeBatchReply, ProposeBatchRequest, ProposeRequest, ReadRequest, Refused, StatusReply,
+    StatusRequest, batch_outcome, client_reply,
 };
 use crate::{
     ClientOutcome, EvidenceReport, NetError, NodeHandle, ProtocolAdapter, ReadConsistency,
 };
+
+/// A `ProposeBatch` call carries at most this many commands.
+pub const PROPOSE_BATCH_COMMANDS_MAX: usize = 1_024;
 
 pub(crate) struct ClientService<A: ProtocolAdapter> {
     pub(crate) handle: NodeHandle<A>,
@@ -80,25 +84,75 @@ impl<A: ProtocolAdapter> ClientService<A> {
         .increment(1);
     }
 
-    async fn propose_outcome(&self, command: Vec<u8>) -> Result<ClientOutcome, Status> {
-        let outcome =
-            match tokio::time::timeout(self.request_timeout, self.handle.propose(&command)).await {
-                Err(_) => ClientOutcome::Indeterminate {
-                    reason: format!("no answer within {:?}", self.request_timeout),
-                },
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(NetError::InvalidRequest(invalid))) => {
-                    return Err(Status::invalid_argument(invalid.to_string()));
-                }
-                Ok(Err(NetError::Overloaded { queue, limit })) => ClientOutcome::Refused {
-                    reason: format!("overloaded: {queue} holds its limit of {limit}"),
-                },
-                Ok(Err(error)) => ClientOutcome::Indeterminate {
-                    reason: error.to_string(),
-                },
-            };
+    /// What a proposal's result tells the client: an invalid command is
+    /// an `INVALID_ARGUMENT` error, everything else an outcome.
+    fn proposal_outcome(
+        &self,
+        result: Result<ClientOutcome, NetError>,
+    ) -> Result<ClientOutcome, Status> {
+        let outcome = match result {
+            Ok(outcome) => outcome,
+            Err(NetError::InvalidRequest(invalid)) => {
+                return Err(Status::invalid_argument(invalid.to_string()));
+            }
+            Err(NetError::Timeout { .. }) => ClientOutcome::Indeterminate {
+                reason: format!("no answer within {:?}", self.request_timeout),
+            },
+            Err(NetError::Overloaded { queue, limit }) => ClientOutcome::Refused {
+                reason: format!("overloaded: {queue} holds its limit of {limit}"),
+            },
+            Err(error) => ClientOutcome::Indeterminate {
+                reason: error.to_string(),
+            },
+        };
         self.record("propose", &outcome);
         Ok(outcome)
+    }
+
+    async fn propose_outcome(&self, command: Vec<u8>) -> Result<ClientOutcome, Status> {
+        let result =
+            match tokio::time::timeout(self.request_timeout, self.handle.propose(&command)).await {
+                Err(_) => Err(NetError::Timeout {
+                    what: "propose",
+                    after: self.request_timeout,
+                }),
+                Ok(result) => result,
+            };
+        self.proposal_outcome(result)
+    }
+
+    /// Proposes a batch's commands together, each answered on its own.
+    async fn propose_batch_outcomes(
+        &self,
+        commands: Vec<Vec<u8>>,
+    ) -> Result<Vec<BatchOutcome>, Status> {
+        if commands.is_empty() {
+            return Err(Status::invalid_argument("an empty batch"));
+        }
+        if commands.len() > PROPOSE_BATCH_COMMANDS_MAX {
+            return Err(Status::invalid_argument(format!(
+                "a batch of {} commands; at most {PROPOSE_BATCH_COMMANDS_MAX} are accepted",
+                commands.len()
+            )));
+        }
+        let deadline = tokio::time::Instant::now() + self.request_timeout;
+        let results = self
+            .handle
+            .propose_many(&commands, deadline, self.request_timeout)
+            .await;
+        Ok(results
+            .into_iter()
+            .map(|result| BatchOutcome {
+                result: Some(match self.proposal_outcome(result) {
+                    Ok(outcome) => {
+                        batch_outcome::Result::Reply(client_reply(outcome, &self.directory))
+                    }
+                    Err(status) => {
+                        batch_outcome::Result::InvalidArgument(status.message().to_string())
+                    }
+                }),
+            })
+            .collect())
     }
 
     async fn read_outcome(&self, read: ReadRequest) -> Result<ClientOutcome, Status> {
@@ -151,6 +205,23 @@ impl<A: ProtocolAdapter> Client for ClientService<A> {
             .instrument(span)
             .await?;
         Ok(Response::new(client_reply(outcome, &self.directory)))
+    }
+
+    async fn propose_batch(
+        &self,
+        request: Request<ProposeBatchRequest>,
+    ) -> Result<Response<ProposeBatchReply>, Status> {
+        let request = request.into_inner();
+        let span = tracing::debug_span!(
+            "client_propose_batch",
+            node = self.handle.id(),
+            commands = request.commands.len()
+        );
+        let outcomes = self
+            .propose_batch_outcomes(request.commands)
+            .instrument(span)
+            .await?;
+        Ok(Response::new(ProposeBatchReply { outcomes }))
     }
 
     async fn read(&self, request: Request<ReadRequest>) -> Result<Response<ClientReply>, Status> {

@@ -1,10 +1,14 @@
 //! A client of a cluster's nodes: it keeps a connection per node, sends
 //! each request to the node it believes leads, and follows "not leader,
-//! try N" redirects.
+//! try N" redirects. Concurrent proposals to the same node travel
+//! together in `ProposeBatch` calls, each still answered on its own.
 
-use std::collections::BTreeMap;
-use std::sync::{Mutex, PoisonError};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use tonic::transport::{Channel, Endpoint};
 
@@ -12,9 +16,13 @@ use crate::connection::Dialer;
 use crate::peer_link::error_chain;
 use crate::proto::transport::client_client::ClientClient;
 use crate::proto::transport::{
-    ClientReply, Consistency, ProposeRequest, ReadRequest, StatusReply, StatusRequest, client_reply,
+    ClientReply, Consistency, ProposeBatchRequest, ProposeRequest, ReadRequest, StatusReply,
+    StatusRequest, batch_outcome, client_reply,
 };
-use crate::{ClientOutcome, ClientTls, NetError, Network, ReadConsistency, TokioNetwork};
+use crate::{
+    ClientOutcome, ClientTls, NetError, Network, PROPOSE_BATCH_COMMANDS_MAX, ReadConsistency,
+    TokioNetwork,
+};
 
 /// At most this many nodes are tried for one request (redirects and
 /// nodes that do not know a leader).
@@ -82,19 +90,150 @@ fn never_sent(status: &tonic::Status) -> bool {
 }
 
 /// A request as sent to one node.
-#[derive(Clone)]
 enum Call {
-    Propose(ProposeRequest),
+    Propose(Vec<u8>),
     Read(ReadRequest),
 }
 
-impl Call {
-    async fn send(self, mut client: ClientClient<Channel>) -> Result<ClientReply, tonic::Status> {
-        let reply = match self {
-            Call::Propose(request) => client.propose(request).await?,
-            Call::Read(request) => client.read(request).await?,
+/// At most this many calls carrying proposals are in flight to one node
+/// from one [`ClusterClient`]; proposals made meanwhile wait and go
+/// together in the next call.
+pub const PROPOSE_BATCHES_IN_FLIGHT_MAX: usize = 2;
+
+/// What one proposal's call answered: the node's reply, or the call's
+/// failure (shared by every proposal the call carried).
+type ProposalAnswer = Result<ClientReply, tonic::Status>;
+
+/// A proposal waiting to be sent.
+struct Queued {
+    command: Vec<u8>,
+    answer: oneshot::Sender<ProposalAnswer>,
+}
+
+/// The proposals waiting to be sent to one node, and how many calls to it
+/// are in flight.
+#[derive(Default)]
+struct Outbox {
+    queue: VecDeque<Queued>,
+    in_flight: usize,
+}
+
+/// The proposals waiting, by node, and a count of the calls made.
+#[derive(Default)]
+struct Outboxes {
+    by_node: Mutex<BTreeMap<String, Outbox>>,
+    calls: AtomicU64,
+}
+
+/// Sends the proposals queued for `address`, as many per call as fit,
+/// until none are left.
+async fn drain_outbox(
+    outboxes: Arc<Outboxes>,
+    address: String,
+    mut client: ClientClient<Channel>,
+    bytes_max: usize,
+) {
+    loop {
+        // Let the callers just answered queue their next proposals, so
+        // that they go in this call rather than one at a time.
+        tokio::task::yield_now().await;
+        let batch = {
+            let mut by_node = lock(&outboxes.by_node);
+            let outbox = by_node.entry(address.clone()).or_default();
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            while let Some(next) = outbox.queue.front() {
+                if !batch.is_empty()
+                    && (batch.len() >= PROPOSE_BATCH_COMMANDS_MAX
+                        || bytes + next.command.len() > bytes_max)
+                {
+                    break;
+                }
+                let Some(queued) = outbox.queue.pop_front() else {
+                    break;
+                };
+                // A caller that gave up before its proposal left is
+                // forgotten: nothing of it is sent.
+                if queued.answer.is_closed() {
+                    continue;
+                }
+                bytes += queued.command.len();
+                batch.push(queued);
+            }
+            if batch.is_empty() {
+                outbox.in_flight -= 1;
+                return;
+            }
+            batch
         };
-        Ok(reply.into_inner())
+        outboxes.calls.fetch_add(1, Ordering::Relaxed);
+        send_batch(&mut client, batch).await;
+    }
+}
+
+/// Sends `batch` in one call (a lone proposal as a plain `Propose`) and
+/// hands each proposal its answer.
+async fn send_batch(client: &mut ClientClient<Channel>, mut batch: Vec<Queued>) {
+    if batch.len() == 1 {
+        let Some(queued) = batch.pop() else {
+            return;
+        };
+        let answer = client
+            .propose(ProposeRequest {
+                command: queued.command,
+            })
+            .await
+            .map(tonic::Response::into_inner);
+        let _ = queued.answer.send(answer);
+        return;
+    }
+    let (commands, answers): (Vec<_>, Vec<_>) = batch
+        .into_iter()
+        .map(|queued| (queued.command, queued.answer))
+        .unzip();
+    let count = commands.len();
+    let reply = client
+        .propose_batch(ProposeBatchRequest { commands })
+        .await
+        .map(tonic::Response::into_inner);
+    match reply {
+        Ok(reply) if reply.outcomes.len() == count => {
+            for (outcome, answer) in reply.outcomes.into_iter().zip(answers) {
+                let result = match outcome.result {
+                    Some(batch_outcome::Result::Reply(reply)) => Ok(reply),
+                    Some(batch_outcome::Result::InvalidArgument(reason)) => {
+                        Err(tonic::Status::invalid_argument(reason))
+                    }
+                    // Read as an empty reply: the outcome is unknown.
+                    None => Ok(ClientReply { outcome: None }),
+                };
+                let _ = answer.send(result);
+            }
+        }
+        Ok(reply) => {
+            // The commands may have been proposed: the outcome of each is
+            // unknown.
+            let status = tonic::Status::internal(format!(
+                "the node answered {} outcomes to a batch of {count} commands",
+                reply.outcomes.len()
+            ));
+            for answer in answers {
+                let _ = answer.send(Err(status.clone()));
+            }
+        }
+        Err(status) => {
+            // The batch as a whole failed: each proposal fails as a single
+            // call would have. A refusal of the batch itself (which this
+            // client never sends malformed) says nothing of any command.
+            let status = if status.code() == tonic::Code::InvalidArgument {
+                tonic::Status::internal(format!("the node refused the batch: {}", status.message()))
+            } else {
+                status
+            };
+            for answer in answers {
+                let _ = answer.send(Err(status.clone()));
+            }
+        }
     }
 }
 
@@ -105,6 +244,15 @@ impl Call {
 /// failure after sending is not, so it is reported as an error and never
 /// retried (the proposal may have been applied). Reads, which change
 /// nothing, are retried on the next node after a transport failure.
+///
+/// Proposals made concurrently through one client share calls: while
+/// [`PROPOSE_BATCHES_IN_FLIGHT_MAX`] calls to a node are in flight,
+/// further proposals to it wait and then travel together in one
+/// `ProposeBatch` call. Each is still proposed and answered on its own,
+/// with the same meaning as a lone call's answer; a failed call fails
+/// each proposal it carried.
+///
+/// Needs a tokio runtime: the calls carrying proposals run as tasks.
 pub struct ClusterClient<N: Network = TokioNetwork> {
     addresses: Vec<String>,
     tls: Option<ClientTls>,
@@ -112,6 +260,8 @@ pub struct ClusterClient<N: Network = TokioNetwork> {
     timeout: Duration,
     message_bytes_max: usize,
     channels: Mutex<BTreeMap<String, ClientClient<Channel>>>,
+    /// Proposals waiting to be sent, by node.
+    outboxes: Arc<Outboxes>,
     /// The node believed to lead.
     preferred: Mutex<Option<String>>,
 }
@@ -147,6 +297,7 @@ impl<N: Network> ClusterClient<N> {
             timeout: Duration::from_secs(10),
             message_bytes_max: 8 << 20,
             channels: Mutex::new(BTreeMap::new()),
+            outboxes: Arc::default(),
             preferred: Mutex::new(None),
         }
     }
@@ -175,6 +326,46 @@ impl<N: Network> ClusterClient<N> {
         if preferred.as_deref() == Some(address) {
             *preferred = None;
         }
+    }
+
+    /// How many calls carrying proposals this client has made (each
+    /// carrying one proposal or a batch of them).
+    pub fn proposal_calls(&self) -> u64 {
+        self.outboxes.calls.load(Ordering::Relaxed)
+    }
+
+    /// Queues `command` for `address`, starting a call to carry it unless
+    /// enough are in flight already, and waits for its answer.
+    async fn propose_to(
+        &self,
+        address: &str,
+        client: ClientClient<Channel>,
+        command: Vec<u8>,
+    ) -> ProposalAnswer {
+        let (answer, answered) = oneshot::channel();
+        let start = {
+            let mut by_node = lock(&self.outboxes.by_node);
+            let outbox = by_node.entry(address.to_string()).or_default();
+            outbox.queue.push_back(Queued { command, answer });
+            let start = outbox.in_flight < PROPOSE_BATCHES_IN_FLIGHT_MAX;
+            if start {
+                outbox.in_flight += 1;
+            }
+            start
+        };
+        if start {
+            tokio::spawn(drain_outbox(
+                Arc::clone(&self.outboxes),
+                address.to_string(),
+                client,
+                self.message_bytes_max / 2,
+            ));
+        }
+        answered.await.unwrap_or_else(|_| {
+            Err(tonic::Status::unknown(
+                "the call carrying the proposal ended without an answer",
+            ))
+        })
     }
 
     /// The addresses to try, the believed leader first.
@@ -218,7 +409,15 @@ impl<N: Network> ClusterClient<N> {
                     continue;
                 }
             };
-            let reply = match call.clone().send(client).await {
+            let reply = match &call {
+                Call::Propose(command) => self.propose_to(&address, client, command.clone()).await,
+                Call::Read(request) => client
+                    .clone()
+                    .read(request.clone())
+                    .await
+                    .map(tonic::Response::into_inner),
+            };
+            let reply = match reply {
                 Ok(reply) => reply,
                 Err(status) if status.code() == tonic::Code::InvalidArgument => {
                     return Err(NetError::Rpc {
@@ -315,7 +514,7 @@ impl<N: Network> ClusterClient<N> {
     /// sent), [`NetError::Rpc`] if a call failed after it was sent (the
     /// outcome is unknown) or the node found the command invalid.
     pub async fn propose(&self, command: Vec<u8>) -> Result<ClientOutcome, NetError> {
-        self.send(Call::Propose(ProposeRequest { command })).await
+        self.send(Call::Propose(command)).await
     }
 
     /// Reads `query` (in the application's encoding).

@@ -212,7 +212,8 @@ pub use adapter::{
     describe_evidence,
 };
 pub use certificate_authority::{CertificateAuthority, IssuedCertificate};
-pub use cluster_client::{CLIENT_ATTEMPTS_MAX, ClusterClient, dial};
+pub use client_service::PROPOSE_BATCH_COMMANDS_MAX;
+pub use cluster_client::{CLIENT_ATTEMPTS_MAX, ClusterClient, PROPOSE_BATCHES_IN_FLIGHT_MAX, dial};
 pub use config::{
     ClientAuth, ClientConfig, ConfigError, NodeConfig, PaxosSettings, PeerConfig, RaftSettings,
     TlsConfig, TransportConfig,

@@ -128,6 +128,46 @@ impl<A: ProtocolAdapter> NodeHandle<A> {
         Ok(self.adapter.outcome(response))
     }
 
+    /// Proposes each of `commands` (in the application's encoding), in
+    /// order, handing them all to the node before waiting for any answer,
+    /// so that the node takes them in as few rounds as it can. Each
+    /// command's result is its own, as [`propose`](Self::propose) would
+    /// return it; a command still unanswered at `deadline` gets
+    /// [`NetError::Timeout`] (its outcome is then unknown).
+    pub(crate) async fn propose_many(
+        &self,
+        commands: &[Vec<u8>],
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+    ) -> Vec<Result<ClientOutcome, NetError>> {
+        let submitted: Vec<_> = commands
+            .iter()
+            .map(|command| {
+                let request = self.adapter.propose(command)?;
+                let (reply, response) = oneshot::channel();
+                self.send_command(Command::Request { request, reply })?;
+                Ok(response)
+            })
+            .collect();
+        let mut results = Vec::with_capacity(submitted.len());
+        for submitted in submitted {
+            let result = match submitted {
+                Err(error) => Err(error),
+                Ok(response) => match tokio::time::timeout_at(deadline, response).await {
+                    Err(_) => Err(NetError::Timeout {
+                        what: "propose",
+                        after: timeout,
+                    }),
+                    Ok(Err(_)) => Err(self.stopped()),
+                    Ok(Ok(Err(error))) => Err(error),
+                    Ok(Ok(Ok(response))) => Ok(self.adapter.outcome(response)),
+                },
+            };
+            results.push(result);
+        }
+        results
+    }
+
     /// Reads `query` (in the application's encoding) with `consistency`.
     ///
     /// # Errors

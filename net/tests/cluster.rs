@@ -199,6 +199,175 @@ async fn a_follower_redirects_clients_to_the_leader() {
     cluster.shutdown().await;
 }
 
+/// Concurrent proposals through one client travel in `ProposeBatch`
+/// calls, each answered on its own: through a redirect (the client knows
+/// only a follower), across a leader change (the leader killed while
+/// batches are in flight: nothing is acknowledged that the new leader does
+/// not hold), and with malformed commands among them. A malformed batch
+/// is refused with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_proposals_are_each_answered_through_redirects_and_a_leader_change() {
+    use std::sync::Arc;
+    use tessera_net::proto::transport::{ProposeBatchRequest, batch_outcome, client_reply};
+    use tessera_net::{NetError, PROPOSE_BATCH_COMMANDS_MAX};
+
+    const CALLERS: usize = 48;
+    let mut cluster = TestCluster::start_all(3, |_| {}).await;
+    let leader = cluster.leader().await;
+    let address_of = |id| {
+        cluster.configs[&id]
+            .own_peer()
+            .expect("peer")
+            .client_address
+            .clone()
+    };
+
+    // Through a follower: every batch is redirected, and each caller
+    // follows the redirect to an Applied outcome of its own.
+    let follower = (1..=3).find(|&id| id != leader).expect("a follower");
+    let client = Arc::new(
+        tessera_net::ClusterClient::new(vec![address_of(follower)], Some(cluster.client_tls()))
+            .with_timeout(Duration::from_secs(10)),
+    );
+    let wave = |client: &Arc<tessera_net::ClusterClient>, prefix: &'static str| {
+        (0..CALLERS)
+            .map(|n| {
+                let client = Arc::clone(client);
+                let command = if prefix == "bad" && n % 4 == 0 {
+                    vec![0xff; 9] // not a map command
+                } else {
+                    put(&format!("{prefix}{n}"), &format!("{n}"))
+                };
+                tokio::spawn(async move { client.propose(command).await })
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut indexes = std::collections::BTreeSet::new();
+    for (n, task) in wave(&client, "r").into_iter().enumerate() {
+        match task.await.expect("the caller runs") {
+            Ok(ClientOutcome::Applied { index, .. }) => {
+                assert!(indexes.insert(index), "index {index} answered twice");
+            }
+            other => panic!("caller {n}: {other:?}"),
+        }
+    }
+    let calls = client.proposal_calls();
+    assert!(
+        calls < CALLERS as u64,
+        "{CALLERS} concurrent proposals took {calls} calls"
+    );
+    for n in [0, CALLERS / 2, CALLERS - 1] {
+        let expected = n.to_string();
+        assert_eq!(
+            read(&client, &format!("r{n}")).await.as_deref(),
+            Some(expected.as_bytes())
+        );
+    }
+
+    // Malformed commands among good ones: each malformed one is refused
+    // as invalid, each good one applied.
+    for (n, task) in wave(&client, "bad").into_iter().enumerate() {
+        let result = task.await.expect("the caller runs");
+        if n % 4 == 0 {
+            let Err(NetError::Rpc { status, .. }) = &result else {
+                panic!("caller {n}: {result:?}");
+            };
+            assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+        } else {
+            assert!(
+                matches!(result, Ok(ClientOutcome::Applied { .. })),
+                "caller {n}: {result:?}"
+            );
+        }
+    }
+
+    // A malformed batch is refused; a batch with a malformed command
+    // refuses that command alone.
+    let channel = tessera_net::dial(
+        &tessera_net::TokioNetwork,
+        &address_of(leader),
+        Some(&cluster.client_tls()),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("a connection to the leader");
+    let mut raw = tessera_net::proto::transport::client_client::ClientClient::new(channel);
+    for commands in [
+        Vec::new(),
+        vec![put("x", "y"); PROPOSE_BATCH_COMMANDS_MAX + 1],
+    ] {
+        let status = raw
+            .propose_batch(ProposeBatchRequest { commands })
+            .await
+            .expect_err("a malformed batch is refused");
+        assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    }
+    let reply = raw
+        .propose_batch(ProposeBatchRequest {
+            commands: vec![put("m0", "0"), b"garbage".to_vec(), put("m2", "2")],
+        })
+        .await
+        .expect("a batch is answered")
+        .into_inner();
+    assert_eq!(reply.outcomes.len(), 3);
+    for (n, outcome) in reply.outcomes.iter().enumerate() {
+        let applied = matches!(
+            &outcome.result,
+            Some(batch_outcome::Result::Reply(reply))
+                if matches!(reply.outcome, Some(client_reply::Outcome::Applied(_)))
+        );
+        let invalid = matches!(
+            &outcome.result,
+            Some(batch_outcome::Result::InvalidArgument(_))
+        );
+        assert!(if n == 1 { invalid } else { applied }, "{n}: {outcome:?}");
+    }
+
+    // The leader killed while batches are in flight: each caller learns an
+    // outcome or an error, and every one acknowledged as applied is held
+    // by the new leader.
+    let client = Arc::new(cluster.client());
+    let tasks = wave(&client, "f");
+    tokio::time::sleep(Duration::from_millis(2)).await;
+    cluster.kill(leader).await;
+    let mut acknowledged = Vec::new();
+    for (n, task) in tasks.into_iter().enumerate() {
+        match task.await.expect("the caller runs") {
+            Ok(ClientOutcome::Applied { .. }) => acknowledged.push(n),
+            Ok(ClientOutcome::NotLeader { .. } | ClientOutcome::Indeterminate { .. })
+            | Err(NetError::Rpc { .. } | NetError::Connect { .. }) => {}
+            other => panic!("caller {n}: {other:?}"),
+        }
+    }
+    let second = cluster.leader().await;
+    assert_ne!(second, leader);
+    let committed = cluster.handle(second).status().commit_index;
+    cluster
+        .handle(second)
+        .wait_for(|s| s.applied_index >= committed, PATIENCE)
+        .await
+        .expect("the new leader applies what it committed");
+    for &n in &acknowledged {
+        let expected = n.to_string();
+        assert_eq!(
+            local_value(&cluster.handle(second), &format!("f{n}"))
+                .await
+                .as_deref(),
+            Some(expected.as_bytes()),
+            "f{n} was acknowledged"
+        );
+    }
+    // And the next wave goes to the new leader, every caller applied.
+    for (n, task) in wave(&client, "g").into_iter().enumerate() {
+        let result = task.await.expect("the caller runs");
+        assert!(
+            matches!(result, Ok(ClientOutcome::Applied { .. })),
+            "caller {n}: {result:?}"
+        );
+    }
+    cluster.shutdown().await;
+}
+
 mod paxos {
     use super::support;
     // A three-node Multi-Paxos cluster over real gRPC with mutual TLS on
