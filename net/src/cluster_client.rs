@@ -161,7 +161,7 @@ async fn drain_outbox(
                 batch.push(queued);
             }
             if batch.is_empty() {
-                outbox.in_flight -= 1;
+                outbox.in_flight = outbox.in_flight.saturating_sub(1);
                 return;
             }
             batch
