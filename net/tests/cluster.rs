@@ -455,24 +455,8 @@ mod paxos {
         /// Waits until one running node leads in a Target mode and every other
         /// running node follows it; returns the leader.
         async fn leader(&self) -> NodeId {
-            let deadline = tokio::time::Instant::now() + PATIENCE;
-            loop {
-                let statuses: Vec<_> = self.nodes.values().map(|n| n.handle().status()).collect();
-                let leaders: Vec<_> = statuses
-                    .iter()
-                    .filter(|s| s.is_leader() && s.mode_is_target)
-                    .collect();
-                if let [leader] = leaders.as_slice()
-                    && statuses.iter().all(|s| s.leader == Some(leader.id))
-                {
-                    return leader.id;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "no stable leader within {PATIENCE:?}: {statuses:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
+            support::stable_leader(|| self.nodes.values().map(|n| n.handle().status()).collect())
+                .await
         }
 
         async fn kill(&mut self, id: NodeId) {

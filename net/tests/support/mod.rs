@@ -12,7 +12,7 @@ use std::time::Duration;
 use tessera_core::NodeId;
 use tessera_net::{
     CertificateAuthority, ClientAuth, ClientOutcome, ClientTls, ClusterClient, Listeners,
-    MapCommand, MapQuery, MapValue, NodeConfig, NodeHandle, PeerConfig, RaftAdapter,
+    MapCommand, MapQuery, MapValue, NodeConfig, NodeHandle, NodeStatus, PeerConfig, RaftAdapter,
     ReadConsistency, ReplicatedMap, RunningNode, RuntimeClock, TlsConfig, TokioNetwork, raft_setup,
     start_node_with,
 };
@@ -157,24 +157,7 @@ impl TestCluster {
     /// Waits until one running node leads in a Target mode and every other
     /// running node follows it; returns the leader.
     pub(crate) async fn leader(&self) -> NodeId {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
-        loop {
-            let statuses: Vec<_> = self.nodes.values().map(|n| n.handle().status()).collect();
-            let leaders: Vec<_> = statuses
-                .iter()
-                .filter(|s| s.is_leader() && s.mode_is_target)
-                .collect();
-            if let [leader] = leaders.as_slice()
-                && statuses.iter().all(|s| s.leader == Some(leader.id))
-            {
-                return leader.id;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no stable leader within {PATIENCE:?}: {statuses:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        stable_leader(|| self.nodes.values().map(|n| n.handle().status()).collect()).await
     }
 
     /// Proposes through the cluster client until it is applied (retrying
@@ -231,5 +214,29 @@ pub(crate) async fn read(client: &ClusterClient, key: &str) -> Option<Vec<u8>> {
     {
         ClientOutcome::Read { output, .. } => MapValue::decode(&output).expect("a map value").0,
         other => panic!("read failed: {other:?}"),
+    }
+}
+
+/// Waits until, among the statuses `statuses` reads, one node leads in a
+/// Target mode and every other node follows it; returns the leader. Fails
+/// the test after [`PATIENCE`].
+pub(crate) async fn stable_leader(statuses: impl Fn() -> Vec<NodeStatus>) -> NodeId {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let statuses = statuses();
+        let leaders: Vec<_> = statuses
+            .iter()
+            .filter(|s| s.is_leader() && s.mode_is_target)
+            .collect();
+        if let [leader] = leaders.as_slice()
+            && statuses.iter().all(|s| s.leader == Some(leader.id))
+        {
+            return leader.id;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no stable leader within {PATIENCE:?}: {statuses:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
