@@ -125,6 +125,23 @@ struct Outboxes {
     calls: AtomicU64,
 }
 
+/// A lone proposal's call in flight, sent from its caller's task: gives
+/// its place back when the call ends — or when the caller gives up and
+/// drops the call midway.
+struct InFlightCall<'a> {
+    outboxes: &'a Outboxes,
+    address: &'a str,
+}
+
+impl Drop for InFlightCall<'_> {
+    fn drop(&mut self) {
+        let mut by_node = lock(&self.outboxes.by_node);
+        if let Some(outbox) = by_node.get_mut(self.address) {
+            outbox.in_flight = outbox.in_flight.saturating_sub(1);
+        }
+    }
+}
+
 /// Sends the proposals queued for `address`, as many per call as fit,
 /// until none are left.
 async fn drain_outbox(
@@ -245,7 +262,9 @@ async fn send_batch(client: &mut ClientClient<Channel>, mut batch: Vec<Queued>) 
 /// retried (the proposal may have been applied). Reads, which change
 /// nothing, are retried on the next node after a transport failure.
 ///
-/// Proposals made concurrently through one client share calls: while
+/// Proposals made concurrently through one client share calls: a
+/// proposal made while nothing is in flight to its node goes at once as a
+/// plain `Propose` call from the caller's task; while
 /// [`PROPOSE_BATCHES_IN_FLIGHT_MAX`] calls to a node are in flight,
 /// further proposals to it wait and then travel together in one
 /// `ProposeBatch` call. Each is still proposed and answered on its own,
@@ -339,9 +358,34 @@ impl<N: Network> ClusterClient<N> {
     async fn propose_to(
         &self,
         address: &str,
-        client: ClientClient<Channel>,
+        mut client: ClientClient<Channel>,
         command: Vec<u8>,
     ) -> ProposalAnswer {
+        // Alone: nothing in flight to the node and nothing waiting. The
+        // proposal goes at once, from the caller's own task, as a plain
+        // `Propose` call (no hand-off to a sending task). It holds one of
+        // the node's in-flight calls meanwhile, so proposals made during
+        // it queue and start their own call as usual.
+        let alone = {
+            let mut by_node = lock(&self.outboxes.by_node);
+            let outbox = by_node.entry(address.to_string()).or_default();
+            let alone = outbox.in_flight == 0 && outbox.queue.is_empty();
+            if alone {
+                outbox.in_flight += 1;
+            }
+            alone
+        };
+        if alone {
+            let _in_flight = InFlightCall {
+                outboxes: &self.outboxes,
+                address,
+            };
+            self.outboxes.calls.fetch_add(1, Ordering::Relaxed);
+            return client
+                .propose(ProposeRequest { command })
+                .await
+                .map(tonic::Response::into_inner);
+        }
         let (answer, answered) = oneshot::channel();
         let start = {
             let mut by_node = lock(&self.outboxes.by_node);

@@ -242,6 +242,42 @@ async fn batched_proposals_are_each_answered_through_redirects_and_a_leader_chan
             })
             .collect::<Vec<_>>()
     };
+    // Callers that give up midway (their futures dropped while the call
+    // is out, sent from their own task or carried by a sending task)
+    // leave the client working: later proposals, one at a time and
+    // concurrent, are still sent and answered.
+    let warm = client.propose(put("warm", "x")).await.expect("a proposal");
+    assert!(matches!(warm, ClientOutcome::Applied { .. }), "{warm:?}");
+    let mut gave_up_count = 0;
+    for n in 0..4 {
+        let call = client.propose(put(&format!("abandoned{n}"), "x"));
+        tokio::pin!(call);
+        // Polled until the call is out, then dropped.
+        tokio::select! {
+            biased;
+            outcome = &mut call => {
+                assert!(matches!(outcome, Ok(ClientOutcome::Applied { .. })), "{outcome:?}");
+            }
+            () = tokio::task::yield_now() => gave_up_count += 1,
+        }
+    }
+    assert!(
+        gave_up_count >= 2,
+        "only {gave_up_count} callers gave up midway"
+    );
+    // One at a time, each proposal is a call of its own.
+    let before = client.proposal_calls();
+    for n in 0..3 {
+        let outcome = client
+            .propose(put(&format!("lone{n}"), "x"))
+            .await
+            .expect("a lone proposal");
+        assert!(
+            matches!(outcome, ClientOutcome::Applied { .. }),
+            "{outcome:?}"
+        );
+    }
+    assert!(client.proposal_calls() >= before + 3);
     let mut indexes = std::collections::BTreeSet::new();
     for (n, task) in wave(&client, "r").into_iter().enumerate() {
         match task.await.expect("the caller runs") {
