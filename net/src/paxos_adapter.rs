@@ -273,10 +273,21 @@ impl<S: PaxosApplication> ProtocolAdapter for PaxosAdapter<S> {
         }
     }
 
-    /// Multi-Paxos's public API does not expose what the leader knows of
-    /// each acceptor's log: none reported.
-    fn followers(&self, _node: &MultiPaxos<S>) -> Vec<FollowerReport> {
-        Vec::new()
+    /// At the leader, each other acceptor with the highest slot it
+    /// acknowledged accepting in the leader's ballot; its lag is how many
+    /// of the leader's slots lie beyond that. (Slots an acceptor learns
+    /// by catch-up rather than by accepting them are not counted: a
+    /// lagging acceptor shows its lag until it accepts new slots again.)
+    fn followers(&self, node: &MultiPaxos<S>) -> Vec<FollowerReport> {
+        let last = node.last_slot();
+        node.acceptor_progress()
+            .into_iter()
+            .map(|(id, slot)| FollowerReport {
+                id,
+                match_index: slot,
+                lag: last.saturating_sub(slot),
+            })
+            .collect()
     }
 
     /// Multi-Paxos's evidence: the promise (the highest ballot promised);

@@ -542,6 +542,21 @@ mod paxos {
                 .await
                 .expect("every node applies what was committed");
         }
+        // The leader reports each acceptor's replication: both caught up.
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            let followers = cluster
+                .handle(first)
+                .followers()
+                .await
+                .expect("the leader runs");
+            assert_eq!(followers.len(), 2, "{followers:?}");
+            if followers.iter().all(|f| f.lag == 0 && f.match_index > 0) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{followers:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
 
         // The leader's Status: its lease with time left, the certificate of
         // the last slot it chose, its promise; a follower's: no lease of its

@@ -159,6 +159,35 @@ fn a_leader_is_elected_and_commands_commit_everywhere() {
     // Followers learn the commit index from heartbeats and apply too.
     assert_same_state(&net, &[1, 2, 3]);
     assert_eq!(net.node(leader).state_machine().applied, 20);
+    // The leader knows each acceptor acknowledged its last slot; a crashed
+    // acceptor falls behind while the others keep up.
+    let last = net.node(leader).last_slot();
+    let progress = net.node(leader).acceptor_progress();
+    assert_eq!(progress.len(), 2, "{progress:?}");
+    assert!(
+        progress.iter().all(|(_, slot)| *slot == last),
+        "{progress:?}"
+    );
+    let down = if leader == 3 { 2 } else { 3 };
+    net.crash(down);
+    net.request(leader, put(50, 1, 1));
+    net.run(TICK, 40);
+    let last = net.node(leader).last_slot();
+    for (member, slot) in net.node(leader).acceptor_progress() {
+        if member == down {
+            assert!(
+                slot < last,
+                "{member} acknowledged {slot} of {last} while down"
+            );
+        } else {
+            assert_eq!(slot, last, "{member}");
+        }
+    }
+    assert!(
+        net.node(if leader == 1 { 2 } else { 1 })
+            .acceptor_progress()
+            .is_empty()
+    );
     // A follower redirects to the leader.
     let follower = if leader == 1 { 2 } else { 1 };
     let redirected = net.request(follower, put(99, 1, 1));

@@ -221,6 +221,7 @@ impl<S: StateMachine> MultiPaxos<S> {
             grants: VoteTally::new(Arc::clone(&self.quorums), Phase::Write, 0, 0, ()),
             lease: None,
             contact: BTreeMap::new(),
+            acknowledged: BTreeMap::new(),
             retransmit_at: now + self.config.retransmit_timeout,
             since: now,
             lease_check_at: None,
@@ -508,6 +509,14 @@ impl<S: StateMachine> MultiPaxos<S> {
             return;
         }
         leadership.contact.insert(from, now);
+        if count > 0 {
+            // Never beyond what this leader proposed.
+            let last = first_slot
+                .saturating_add(count - 1)
+                .min(leadership.next_slot.saturating_sub(1));
+            let acknowledged = leadership.acknowledged.entry(from).or_insert(0);
+            *acknowledged = (*acknowledged).max(last);
+        }
         let Some(front) = leadership.in_flight.front().map(|f| f.slot) else {
             return;
         };

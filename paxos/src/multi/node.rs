@@ -110,6 +110,9 @@ pub(crate) struct Leadership<S: StateMachine> {
     pub(crate) lease: Option<Lease>,
     /// When each member last answered this leader.
     pub(crate) contact: BTreeMap<NodeId, Instant>,
+    /// The highest slot each member acknowledged accepting in this
+    /// leader's ballot.
+    pub(crate) acknowledged: BTreeMap<NodeId, u64>,
     pub(crate) retransmit_at: Instant,
     /// When this node became leader.
     pub(crate) since: Instant,
@@ -387,6 +390,24 @@ impl<S: StateMachine> MultiPaxos<S> {
             Role::Leader(leadership) => Some(leadership.ballot),
             _ => None,
         }
+    }
+
+    /// At the leader, each other member with the highest slot it
+    /// acknowledged accepting in the leader's ballot (0 before its first
+    /// acknowledgement): how far behind the leader's proposals each
+    /// acceptor is. Empty at a node that does not lead.
+    pub fn acceptor_progress(&self) -> Vec<(NodeId, u64)> {
+        let Role::Leader(leadership) = &self.role else {
+            return Vec::new();
+        };
+        self.members()
+            .iter()
+            .filter(|member| **member != self.id())
+            .map(|member| {
+                let slot = leadership.acknowledged.get(member).copied().unwrap_or(0);
+                (*member, slot)
+            })
+            .collect()
     }
 
     /// The leader as this node knows it.
