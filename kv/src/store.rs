@@ -541,6 +541,10 @@ impl tessera_paxos::multi::StateMachine for KvStore {
         StateMachine::query(self, query)
     }
 
+    fn command_bytes(command: &KvCommand) -> usize {
+        <Self as StateMachine>::command_bytes(command)
+    }
+
     fn snapshot(&self) -> Vec<u8> {
         self.encode_state()
     }

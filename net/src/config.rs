@@ -254,9 +254,10 @@ impl RaftSettings {
 /// Multi-Paxos's tuning, in the units a configuration file uses
 /// (milliseconds); see [`MultiPaxosConfig`] for what each value means.
 ///
-/// A leader sends at most 1024 slots in one accept and 512 in one
-/// catch-up, each of up to `batch_max` commands: keep `batch_max` times
-/// the largest command times 1024 below `transport.message_bytes_max`.
+/// Slots travel in accept, promise and catch-up messages of at most
+/// `transport.message_bytes_max` (less room for the framing), counting
+/// each command by the application's `command_bytes`; a single command
+/// larger than that still goes, alone, and the transport refuses it.
 ///
 /// # Examples
 ///
@@ -580,14 +581,22 @@ impl NodeConfig {
     }
 
     /// This node's Multi-Paxos configuration: majority quorums of every
-    /// peer.
+    /// peer, and slots in messages the transport can carry
+    /// (`transport.message_bytes_max` less room for the framing).
     ///
     /// # Errors
     ///
     /// As [`PaxosSettings::to_paxos_config`].
     pub fn paxos_config(&self) -> Result<MultiPaxosConfig, ConfigError> {
         let members = self.peers.iter().map(|peer| peer.id).collect();
-        self.paxos.to_paxos_config(self.node_id, members)
+        let mut config = self.paxos.to_paxos_config(self.node_id, members)?;
+        // Slots travel in messages the transport must carry.
+        config.message_bytes_max = self
+            .transport
+            .message_bytes_max
+            .saturating_sub(ENVELOPE_OVERHEAD_BYTES)
+            .max(1);
+        Ok(config)
     }
 
     /// Checks every value that can be checked without touching the disk
@@ -862,6 +871,14 @@ mod tests {
         config.validate().unwrap();
         let parsed = NodeConfig::from_toml_str(&config.to_toml(), None).unwrap();
         assert_eq!(parsed, config);
+    }
+
+    #[test]
+    fn multi_paxos_messages_fit_the_transport() {
+        let mut config = three_nodes();
+        config.transport.message_bytes_max = 2 << 20;
+        let paxos = config.paxos_config().unwrap();
+        assert_eq!(paxos.message_bytes_max, (2 << 20) - ENVELOPE_OVERHEAD_BYTES);
     }
 
     #[test]

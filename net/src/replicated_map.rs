@@ -292,6 +292,10 @@ impl tessera_paxos::multi::StateMachine for ReplicatedMap {
         StateMachine::query(self, query)
     }
 
+    fn command_bytes(command: &MapCommand) -> usize {
+        <Self as StateMachine>::command_bytes(command)
+    }
+
     fn snapshot(&self) -> Vec<u8> {
         self.encode_entries()
     }

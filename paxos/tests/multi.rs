@@ -215,6 +215,42 @@ fn a_leader_is_elected_and_commands_commit_everywhere() {
 }
 
 #[test]
+fn slots_and_accepts_stay_within_the_message_byte_limit() {
+    // Room for three commands in a slot, and so in an accept.
+    let mut net = net_with(&[1, 2, 3], QuorumSpec::Majority(vec![1, 2, 3]), |c| {
+        c.window = 1;
+        c.message_bytes_max =
+            tessera_paxos::multi::SLOT_OVERHEAD_BYTES + 3 * std::mem::size_of::<KvCommand>();
+    });
+    let leader = elect(&mut net);
+    let requests: Vec<_> = (0..20).map(|i| net.request(leader, put(i, i, i))).collect();
+    let mut largest = 0;
+    for _ in 0..100 {
+        while let Some(envelope) = net.queue.front() {
+            if let Message::Accept { values, .. } = &envelope.message {
+                let commands: usize = values.iter().map(|v| v.commands().len()).sum();
+                largest = largest.max(commands);
+                assert!(
+                    commands <= 3,
+                    "an accept of {commands} commands: {values:?}"
+                );
+            }
+            net.deliver_one();
+        }
+        net.advance(TICK);
+    }
+    assert_eq!(largest, 3, "full slots were proposed");
+    for request in requests {
+        assert!(
+            matches!(net.reply_to(request), Some(Response::Applied { .. })),
+            "{:?}",
+            net.reply_to(request)
+        );
+    }
+    assert_same_state(&net, &[1, 2, 3]);
+}
+
+#[test]
 fn commands_waiting_for_the_pipeline_are_batched_into_one_slot() {
     let mut net = net_with(&[1, 2, 3], QuorumSpec::Majority(vec![1, 2, 3]), |c| {
         c.window = 2

@@ -75,7 +75,12 @@ impl<S: StateMachine> MultiPaxos<S> {
                 self.reset_election_deadline(now);
             }
         }
-        let (entries, next) = self.log.report(from_slot.max(1), PROMISE_ENTRIES_MAX);
+        let (entries, next) = self.log.report(
+            from_slot.max(1),
+            PROMISE_ENTRIES_MAX,
+            self.config.message_bytes_max,
+            Self::value_bytes,
+        );
         let promise = Action::Send {
             to: from,
             message: Message::Promise {

@@ -70,8 +70,15 @@ impl<C: Clone + PartialEq> AcceptorLog<C> {
 
     /// The non-vacant entries from `from` on, at most `max`, and where the
     /// rest starts if cut short.
-    pub(crate) fn report(&self, from: u64, max: usize) -> (Vec<SlotEntry<C>>, Option<u64>) {
+    pub(crate) fn report(
+        &self,
+        from: u64,
+        max: usize,
+        bytes_max: usize,
+        size: impl Fn(&SlotValue<C>) -> usize,
+    ) -> (Vec<SlotEntry<C>>, Option<u64>) {
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         let mut slot = from.max(self.base.index + 1);
         while slot <= self.last() {
             if out.len() == max {
@@ -80,6 +87,10 @@ impl<C: Clone + PartialEq> AcceptorLog<C> {
             if let Some(entry) = self.get(slot)
                 && !entry.value.is_vacant()
             {
+                bytes = bytes.saturating_add(size(&entry.value));
+                if !out.is_empty() && bytes > bytes_max {
+                    return (out, Some(slot));
+                }
                 out.push(entry.clone());
             }
             slot += 1;
@@ -230,7 +241,7 @@ mod tests {
             log.range(1, 3),
             vec![entry(1, 1, 10), entry(2, 1, 20), entry(3, 1, 30)]
         );
-        let (report, next) = log.report(2, 1);
+        let (report, next) = log.report(2, 1, usize::MAX, |_| 0);
         assert_eq!((report, next), (vec![entry(2, 1, 20)], Some(3)));
     }
 

@@ -77,6 +77,13 @@ pub struct MultiPaxosConfig {
     pub lease: Option<LeaseConfig>,
     /// The most commands in one slot.
     pub batch_max: usize,
+    /// The most bytes of slots ([`SlotValue::bytes`](crate::multi::SlotValue::bytes),
+    /// counting each command by
+    /// [`StateMachine::command_bytes`](crate::multi::StateMachine::command_bytes))
+    /// in one slot and in one `Accept`, `Promise` or `CatchUp` message; a
+    /// single larger command still goes, alone. A transport with a message
+    /// size limit needs this below it (with room for the framing).
+    pub message_bytes_max: usize,
     /// The most slots in flight (proposed, not yet chosen) at once: the
     /// pipeline's depth. Commands arriving while it is full wait and are
     /// batched together.
@@ -97,7 +104,7 @@ pub struct MultiPaxosConfig {
 impl MultiPaxosConfig {
     /// Defaults for a LAN for node `id`, starting in `initial`: 50 ms
     /// heartbeats, 300 ms election timeout, no lease, batches of up to
-    /// 1024 commands, 32 slots in flight.
+    /// 1024 commands, 1 MiB of slots per message, 32 slots in flight.
     ///
     /// # Errors
     ///
@@ -111,6 +118,7 @@ impl MultiPaxosConfig {
             retransmit_timeout: Duration::from_millis(60),
             lease: None,
             batch_max: 1024,
+            message_bytes_max: 1 << 20,
             window: 32,
             queue_max: 100_000,
             snapshot_interval: 10_000,
@@ -187,6 +195,7 @@ impl MultiPaxosConfig {
             ("batch_max", self.batch_max, BATCH_COMMANDS_LIMIT),
             ("window", self.window, ACCEPT_SLOTS_MAX),
             ("queue_max", self.queue_max, usize::MAX),
+            ("message_bytes_max", self.message_bytes_max, usize::MAX),
         ];
         for (name, value, max) in bounded {
             if value == 0 || value > max {

@@ -10,6 +10,7 @@ use tessera_quorum::{Phase, QuorumSystem, VoteOutcome, VoteTally};
 
 use super::acceptor::check_entries;
 use super::node::{Campaign, InFlight, Leadership, PendingRead, Role, random_timeout};
+use super::slot::split_within;
 use crate::error::check_size;
 use crate::multi::{
     ACCEPT_SLOTS_MAX, Configuration, LeaseOffer, Message, MultiPaxos, PROMISE_ENTRIES_MAX,
@@ -161,7 +162,9 @@ impl<S: StateMachine> MultiPaxos<S> {
         let mut recovered = campaign.recovered;
         // This node's own acceptances count as one more report: taking the
         // highest ballot over a superset of a quorum is still safe.
-        let (own, _) = self.log.report(recovery_start, usize::MAX);
+        let (own, _) = self
+            .log
+            .report(recovery_start, usize::MAX, usize::MAX, |_| 0);
         for entry in own {
             let keep = recovered
                 .get(&entry.slot)
@@ -283,10 +286,8 @@ impl<S: StateMachine> MultiPaxos<S> {
             }
         }
         let mut slot = first;
-        let mut values = values;
-        while !values.is_empty() {
-            let rest = values.split_off(values.len().min(ACCEPT_SLOTS_MAX));
-            let chunk = std::mem::replace(&mut values, rest);
+        let bytes_max = self.config.message_bytes_max;
+        for chunk in split_within(values, ACCEPT_SLOTS_MAX, bytes_max, Self::value_bytes) {
             let len = chunk.len() as u64;
             let accept = Message::Accept {
                 ballot,
@@ -350,6 +351,11 @@ impl<S: StateMachine> MultiPaxos<S> {
     pub(crate) fn flush(&mut self, now: Instant, out: &mut Vec<ActionOf<Self>>) {
         let window = self.config.window;
         let batch_max = self.config.batch_max;
+        // Room for one slot's commands in a message of its own.
+        let batch_bytes_max = self
+            .config
+            .message_bytes_max
+            .saturating_sub(crate::multi::SLOT_OVERHEAD_BYTES);
         let Role::Leader(leadership) = &mut self.role else {
             return;
         };
@@ -370,7 +376,15 @@ impl<S: StateMachine> MultiPaxos<S> {
             let take = leadership.queue.len().min(batch_max);
             let mut commands = Vec::with_capacity(take);
             let mut ids = Vec::with_capacity(take);
+            let mut bytes = 0usize;
             for _ in 0..take {
+                let Some((_, next)) = leadership.queue.front() else {
+                    break;
+                };
+                bytes = bytes.saturating_add(S::command_bytes(next));
+                if !commands.is_empty() && bytes > batch_bytes_max {
+                    break;
+                }
                 let Some((id, command)) = leadership.queue.pop_front() else {
                     break;
                 };
@@ -729,12 +743,14 @@ impl<S: StateMachine> MultiPaxos<S> {
             }
         }
         let commit = self.committed;
+        let bytes_max = self.config.message_bytes_max;
         for (position, member) in members.iter().enumerate() {
             if *member == me {
                 continue;
             }
             // Consecutive unanswered slots go out in one message.
             let mut run: Vec<SlotValue<S::Command>> = Vec::new();
+            let mut run_bytes = 0usize;
             let mut run_first = 0;
             let mut flush_run = |run: &mut Vec<SlotValue<S::Command>>, first: u64| {
                 if !run.is_empty() {
@@ -757,13 +773,17 @@ impl<S: StateMachine> MultiPaxos<S> {
                 let Some(value) = self.log.value_at(*slot) else {
                     continue;
                 };
+                let value_bytes = Self::value_bytes(value);
                 if run.is_empty()
                     || run_first + run.len() as u64 != *slot
                     || run.len() == ACCEPT_SLOTS_MAX
+                    || run_bytes.saturating_add(value_bytes) > bytes_max
                 {
                     flush_run(&mut run, run_first);
                     run_first = *slot;
+                    run_bytes = 0;
                 }
+                run_bytes = run_bytes.saturating_add(value_bytes);
                 run.push(value.clone());
             }
             flush_run(&mut run, run_first);

@@ -2,6 +2,7 @@
 //! answering reads, catching up, and switching configuration at a
 //! stop-sign.
 
+use super::slot::truncate_within;
 use std::sync::Arc;
 
 use tessera_core::{Action, ActionOf, Instant, NodeId};
@@ -94,7 +95,10 @@ impl<S: StateMachine> MultiPaxos<S> {
         let to = self
             .committed
             .min(from_slot.saturating_add(CATCH_UP_ENTRIES_MAX as u64 - 1));
-        let entries = self.log.range(from_slot, to);
+        let mut entries = self.log.range(from_slot, to);
+        truncate_within(&mut entries, self.config.message_bytes_max, |entry| {
+            Self::value_bytes(&entry.value)
+        });
         self.send(
             from,
             Message::CatchUp {

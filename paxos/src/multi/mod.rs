@@ -108,5 +108,5 @@ pub use disk::{Overwrite, PaxosDisk, PaxosHardState, PaxosWrite};
 pub use message::{LeaseOffer, Message};
 pub use node::{CommitCertificate, MultiPaxos, MultiPaxosCounters};
 pub use request::{ReadPath, Request, Response};
-pub use slot::{SlotEntry, SlotValue};
+pub use slot::{SLOT_OVERHEAD_BYTES, SlotEntry, SlotValue};
 pub use state_machine::StateMachine;

@@ -582,6 +582,11 @@ impl<S: StateMachine> MultiPaxos<S> {
         out.push(Action::Send { to, message });
     }
 
+    /// A slot value's size against [`MultiPaxosConfig::message_bytes_max`].
+    pub(crate) fn value_bytes(value: &SlotValue<S::Command>) -> usize {
+        value.bytes(S::command_bytes)
+    }
+
     /// Sends to every other member: clones for all but the last, which
     /// gets `message` itself.
     pub(crate) fn send_to_peers(

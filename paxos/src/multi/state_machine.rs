@@ -59,6 +59,15 @@ pub trait StateMachine {
     /// Answers a read from the current state.
     fn query(&self, query: &Self::Query) -> Self::QueryOutput;
 
+    /// The command's size in bytes, for the byte limit on the messages
+    /// that carry slots ([`MultiPaxosConfig::message_bytes_max`](crate::multi::MultiPaxosConfig::message_bytes_max)).
+    /// By default the size of the type: override it for commands that
+    /// hold their data on the heap.
+    fn command_bytes(command: &Self::Command) -> usize {
+        let _ = command;
+        std::mem::size_of::<Self::Command>()
+    }
+
     /// The whole state as bytes, for log compaction and for replicas that
     /// fell behind the compacted log.
     fn snapshot(&self) -> Vec<u8>;
