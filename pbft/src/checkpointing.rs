@@ -46,7 +46,14 @@ impl<S: StateMachine> Replica<S> {
             let client = reader.u64()?;
             let timestamp = reader.u64()?;
             let result = reader.prefixed("result", usize::MAX)?.to_vec();
-            clients.insert(client, ClientRecord { timestamp, result });
+            clients.insert(
+                client,
+                ClientRecord {
+                    timestamp,
+                    result,
+                    seq,
+                },
+            );
         }
         reader.finish()?;
         self.app.restore(app).map_err(PbftError::Malformed)?;

@@ -74,6 +74,22 @@
 //! running), `ChangingView` and `Transferring` (Recovery). Every transition
 //! is reported with its trigger.
 //!
+//! ## Gateway
+//!
+//! A [`Gateway`] is a replica that also serves clients who reach the
+//! cluster through it alone (tessera-net's gRPC client port): it wraps each
+//! operation into a request of one of the client identities it hosts
+//! ([`gateway_client_id`]), orders it like any client's, and answers with
+//! its own replica's executed result ([`GatewayReply`]). Timestamps are
+//! reserved durably ([`GatewayWrite::ReserveTimestamps`]), so a restarted
+//! gateway never reuses one.
+//!
+//! **Trust model:** a gateway's answer is correct if the gateway replica is
+//! correct — it executes only requests committed by `2f + 1` replicas, in
+//! the total order. A client that trusts none of the replicas runs
+//! [`Client`] and waits for `f + 1` matching replies; tessera-net does not
+//! offer that over gRPC yet.
+//!
 //! ## Example: four replicas and a client, driven by hand
 //!
 //! ```
@@ -158,6 +174,7 @@ mod counters;
 mod decision;
 mod digest;
 mod error;
+mod gateway;
 pub mod invariants;
 mod keys;
 mod message;
@@ -185,6 +202,10 @@ pub use counters::{DropCounters, DropReason};
 pub use decision::{NewViewDecision, Undecided, check_view_change, decide_new_view};
 pub use digest::Digest;
 pub use error::{Fault, PbftError};
+pub use gateway::{
+    GATEWAY_CLIENT_TAG, GATEWAY_CLIENTS_MAX, GATEWAY_REPLICA_ID_LIMIT, Gateway, GatewayDisk,
+    GatewayOptions, GatewayReply, GatewayWrite, check_gateway_ids, gateway_client_id,
+};
 pub use keys::{Keyring, MAC_BYTES, Mac, Signature};
 pub use message::{
     BatchData, Checkpoint, CheckpointProof, Claim, Envelope, Fetch, NewView,

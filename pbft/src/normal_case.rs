@@ -460,6 +460,9 @@ impl<S: StateMachine> Replica<S> {
         out: &mut Out,
     ) {
         let mut progress = false;
+        if !batch.is_null() {
+            self.app.begin_batch(seq);
+        }
         for request in &batch.requests {
             let client = request.client;
             let timestamp = request.timestamp;
@@ -470,6 +473,7 @@ impl<S: StateMachine> Replica<S> {
                 Some(record) => {
                     let result = self.app.apply(&request.operation);
                     record.timestamp = timestamp;
+                    record.seq = seq;
                     record.result.clone_from(&result);
                     Some(result)
                 }
@@ -478,6 +482,7 @@ impl<S: StateMachine> Replica<S> {
                     let record = ClientRecord {
                         timestamp,
                         result: result.clone(),
+                        seq,
                     };
                     self.clients.insert(client, record);
                     Some(result)

@@ -43,6 +43,10 @@ pub(crate) type Out = Vec<Action<Envelope, PbftWrite, Reply, PbftMode>>;
 pub(crate) struct ClientRecord {
     pub(crate) timestamp: u64,
     pub(crate) result: Vec<u8>,
+    /// The sequence number the request executed at — or, for a record
+    /// installed by a state transfer, the checkpoint's (it executed at or
+    /// before it). Not part of the checkpointed state.
+    pub(crate) seq: u64,
 }
 
 /// What one sequence number holds at this replica.
@@ -565,6 +569,21 @@ impl<S: StateMachine> Replica<S> {
         self.last_executed
     }
 
+    /// The last request of `client` this replica executed, from its reply
+    /// cache: `(timestamp, sequence number, result)`. The sequence number is
+    /// the one the request executed at, or — when the record came with a
+    /// state transfer — the checkpoint's, at or after it.
+    pub fn last_reply(&self, client: NodeId) -> Option<(u64, u64, &[u8])> {
+        self.clients
+            .get(&client)
+            .map(|record| (record.timestamp, record.seq, record.result.as_slice()))
+    }
+
+    /// Whether every write this replica asked for is durable.
+    pub fn writes_durable(&self) -> bool {
+        self.gate.all_durable()
+    }
+
     /// The application.
     pub fn app(&self) -> &S {
         &self.app
@@ -885,10 +904,14 @@ impl<S: StateMachine> Replica<S> {
     // ---- Inputs ------------------------------------------------------------
 
     fn on_message(&mut self, from: NodeId, envelope: Envelope, out: &mut Out) {
+        // Signed view changes and new views travel relayed; so do client
+        // requests a replica relays for the clients of its gateway (they
+        // carry the client's own authenticator, checked below).
         let relayable = matches!(
             envelope.payload,
             Payload::NewView(_) | Payload::ViewChange(_)
-        );
+        ) || (matches!(envelope.payload, Payload::Request(_))
+            && self.config.is_replica(from));
         if envelope.sender != from && !relayable {
             return self.drop_message(DropReason::SenderMismatch);
         }

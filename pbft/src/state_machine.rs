@@ -18,6 +18,13 @@ pub trait StateMachine {
     /// such as an error code: a faulty client may send anything.
     fn apply(&mut self, operation: &[u8]) -> Vec<u8>;
 
+    /// Called before the requests of the batch ordered at sequence number
+    /// `seq` are applied, for an application that records where its
+    /// operations executed. By default, nothing.
+    fn begin_batch(&mut self, seq: u64) {
+        let _ = seq;
+    }
+
     /// The whole state, encoded canonically.
     fn snapshot(&self) -> Vec<u8>;
 
