@@ -197,7 +197,13 @@ async fn wait_for_leader(handles: &[NodeHandle<RaftAdapter<ReplicatedMap>>]) -> 
 }
 
 /// The p50 of `samples` fsyncs of a 292-byte append (a framed 256-byte
-/// record) in `dir`.
+/// record) in `dir`, with another thread spinning meanwhile.
+///
+/// On this virtual machine an fsync issued while every vCPU is idle takes
+/// milliseconds longer to complete (the idle vCPU is slow to see the I/O
+/// completion) than one issued while the machine is busy, as it is while
+/// a cluster commits. Spinning a thread keeps the vCPUs awake, so the
+/// figure is the disk's own latency: the lower, stricter floor.
 fn fsync_p50(dir: &std::path::Path, samples: usize) -> Duration {
     let mut file = OpenOptions::new()
         .create(true)
@@ -205,6 +211,15 @@ fn fsync_p50(dir: &std::path::Path, samples: usize) -> Duration {
         .open(dir.join("fsync-probe"))
         .expect("a probe file");
     let record = vec![0u8; 292];
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spinner = {
+        let done = std::sync::Arc::clone(&done);
+        std::thread::spawn(move || {
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        })
+    };
     let mut times: Vec<Duration> = (0..samples)
         .map(|_| {
             let started = Instant::now();
@@ -213,6 +228,8 @@ fn fsync_p50(dir: &std::path::Path, samples: usize) -> Duration {
             started.elapsed()
         })
         .collect();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    spinner.join().expect("the spinner stops");
     times.sort_unstable();
     times[times.len() / 2]
 }
@@ -386,6 +403,18 @@ async fn grpc_cluster(seconds: u64) {
         one.throughput(),
         one_p50,
         one.percentile(0.99),
+    );
+    // The disk's latency only ever jumps up (other tenants, journal
+    // commits): the lowest floor of the rounds is the disk at its best,
+    // and the whole run's p50 against it is the strictest verdict.
+    let lowest_floor = rounds
+        .iter()
+        .map(|(fsync, round_trip, _)| *fsync + *round_trip)
+        .min()
+        .expect("rounds");
+    println!(
+        "  strict: the run's p50 {one_p50:?} / the lowest floor of the rounds {lowest_floor:?} = {:.2}x (target <= 2)",
+        one_p50.as_secs_f64() / lowest_floor.as_secs_f64()
     );
     let mut in_process = in_process;
     println!(
