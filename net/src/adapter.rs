@@ -212,9 +212,9 @@ pub type ModeOf<A> = <<A as ProtocolAdapter>::Node as Protocol>::Mode;
 /// requests and its responses onto [`ClientOutcome`]s, and what it reports.
 ///
 /// One adapter per protocol: [`RaftAdapter`](crate::RaftAdapter) for Raft,
-/// [`PaxosAdapter`](crate::PaxosAdapter) for Multi-Paxos (PBFT would add
-/// one); the runtime, transport, client service and metrics work for each
-/// unchanged. Client
+/// [`PaxosAdapter`](crate::PaxosAdapter) for Multi-Paxos,
+/// [`PbftAdapter`](crate::PbftAdapter) for PBFT; the runtime, transport,
+/// client service and metrics work for each unchanged. Client
 /// commands, queries and outputs travel as bytes in the application's own
 /// encoding; the adapter decodes and encodes them.
 pub trait ProtocolAdapter: WireCodec<Message = <Self::Node as Protocol>::Message> {

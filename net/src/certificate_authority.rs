@@ -209,7 +209,7 @@ impl CertificateAuthority {
     }
 }
 
-fn write_file(path: &Path, contents: &str, private: bool) -> std::io::Result<()> {
+pub(crate) fn write_file(path: &Path, contents: &str, private: bool) -> std::io::Result<()> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::NodeId;
 use tessera_paxos::PaxosError;
 use tessera_paxos::multi::{Configuration, LeaseConfig, MultiPaxosConfig, QuorumSpec};
+use tessera_pbft::{GATEWAY_CLIENTS_MAX, GatewayOptions, PbftConfig, PbftError};
 use tessera_raft::{RaftConfig, RaftError};
 
 /// A configuration value that is wrong, naming the field as it is written
@@ -378,6 +379,186 @@ impl PaxosSettings {
     }
 }
 
+/// PBFT's tuning and keys, in the units a configuration file uses
+/// (milliseconds); see [`PbftConfig`] for what each value means.
+///
+/// PBFT needs `n = 3f + 1 ≥ 4` nodes: a cluster of fewer tolerates no
+/// Byzantine fault, and a node refuses to start PBFT with one.
+/// `gateway_clients` must be the same at every node: each replica knows
+/// every node's gateway identities (and the key files hold their keys).
+///
+/// # Examples
+///
+/// ```
+/// use tessera_net::PbftSettings;
+///
+/// let mut settings = PbftSettings::default();
+/// let config = settings.to_pbft_config(vec![1, 2, 3, 4], 8 << 20)?;
+/// assert_eq!(config.faults(), 1);
+///
+/// settings.checkpoint_interval = 0;
+/// let error = settings.to_pbft_config(vec![1, 2, 3, 4], 8 << 20).unwrap_err();
+/// assert_eq!(error.field, "pbft.checkpoint_interval");
+/// let error = PbftSettings::default().to_pbft_config(vec![1, 2, 3], 8 << 20).unwrap_err();
+/// assert_eq!(error.field, "peers");
+/// # Ok::<(), tessera_net::ConfigError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PbftSettings {
+    /// This node's key file (written by `tessera-node init --protocol
+    /// pbft` or [`write_pbft_keys`](crate::write_pbft_keys)); a relative
+    /// path is taken relative to the configuration file. Required to run
+    /// PBFT.
+    pub keys: Option<PathBuf>,
+    /// A checkpoint every this many sequence numbers; the watermark
+    /// window is twice it.
+    pub checkpoint_interval: u64,
+    /// Requests per batch at most.
+    pub batch_size_max: usize,
+    /// Batches the primary has ordered but not executed, at most.
+    pub batches_in_flight_max: usize,
+    /// How long a backup waits for a request before it suspects the
+    /// primary (doubled at each view change that does not complete).
+    pub view_change_timeout_ms: u64,
+    /// The view-change timeout never grows beyond this.
+    pub view_change_timeout_max_ms: u64,
+    /// How often a replica that waits for something tells its peers where
+    /// it stands.
+    pub status_interval_ms: u64,
+    /// Client identities each node hosts as its clients' gateway: as many
+    /// operations in flight at once through one node.
+    pub gateway_clients: usize,
+    /// Operations waiting at a node for a free gateway identity, at most;
+    /// beyond, refused.
+    pub gateway_queue_max: usize,
+    /// An operation unanswered this long is answered "outcome unknown" and
+    /// its identity reused.
+    pub gateway_timeout_ms: u64,
+}
+
+impl Default for PbftSettings {
+    /// tessera-pbft's defaults (checkpoints every 64, batches of 64, 500 ms
+    /// view-change timeout), 32 gateway identities, 4096 queued, 10 s.
+    fn default() -> Self {
+        PbftSettings {
+            keys: None,
+            checkpoint_interval: 64,
+            batch_size_max: 64,
+            batches_in_flight_max: 4,
+            view_change_timeout_ms: 500,
+            view_change_timeout_max_ms: 30_000,
+            status_interval_ms: 100,
+            gateway_clients: 32,
+            gateway_queue_max: 4096,
+            gateway_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl PbftSettings {
+    /// The [`PbftConfig`] of a cluster of `members`, its messages at most
+    /// `transport_bytes_max` on the wire (a checkpoint's state travels in
+    /// one message, so it is bounded by that too).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field (`pbft.<field>`) that is wrong,
+    /// or `peers` for fewer than four members.
+    pub fn to_pbft_config(
+        &self,
+        members: Vec<NodeId>,
+        transport_bytes_max: usize,
+    ) -> Result<PbftConfig, ConfigError> {
+        self.validate()?;
+        let refused = |error: PbftError| match error {
+            PbftError::InvalidParameter(invalid) => {
+                let field = match invalid.parameter {
+                    "replicas" => "peers".to_string(),
+                    "view_change_timeout" | "view_change_timeout_max" | "status_interval" => {
+                        format!("pbft.{}_ms", invalid.parameter)
+                    }
+                    other => format!("pbft.{other}"),
+                };
+                ConfigError::new(field, invalid.reason)
+            }
+            other => ConfigError::new("peers", other),
+        };
+        let mut config = PbftConfig::new(members).map_err(refused)?;
+        config.checkpoint_interval = self.checkpoint_interval;
+        config.watermark_window = self.checkpoint_interval.saturating_mul(2);
+        config.batch_size_max = self.batch_size_max;
+        config.batches_in_flight_max = self.batches_in_flight_max;
+        config.view_change_timeout = Duration::from_millis(self.view_change_timeout_ms);
+        config.view_change_timeout_max = Duration::from_millis(self.view_change_timeout_max_ms);
+        config.status_interval = Duration::from_millis(self.status_interval_ms);
+        config.peer_silence_timeout = config.status_interval * 10;
+        config.message_bytes_max = transport_bytes_max
+            .saturating_sub(ENVELOPE_OVERHEAD_BYTES)
+            .max(1);
+        config.state_bytes_max = config.state_bytes_max.min(
+            config
+                .message_bytes_max
+                .saturating_sub(ENVELOPE_OVERHEAD_BYTES)
+                .max(1),
+        );
+        config.validate().map_err(refused)?;
+        Ok(config)
+    }
+
+    /// The gateway's options.
+    pub fn gateway_options(&self) -> GatewayOptions {
+        GatewayOptions {
+            queue_max: self.gateway_queue_max,
+            timeout: Duration::from_millis(self.gateway_timeout_ms),
+        }
+    }
+
+    /// Checks the values that do not depend on the cluster.
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (name, value) in [
+            ("checkpoint_interval", self.checkpoint_interval),
+            ("view_change_timeout_ms", self.view_change_timeout_ms),
+            (
+                "view_change_timeout_max_ms",
+                self.view_change_timeout_max_ms,
+            ),
+            ("status_interval_ms", self.status_interval_ms),
+            ("gateway_timeout_ms", self.gateway_timeout_ms),
+            ("batch_size_max", self.batch_size_max as u64),
+            ("batches_in_flight_max", self.batches_in_flight_max as u64),
+            ("gateway_queue_max", self.gateway_queue_max as u64),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::new(format!("pbft.{name}"), "must be positive"));
+            }
+        }
+        if self.checkpoint_interval > 1 << 19 {
+            return Err(ConfigError::new(
+                "pbft.checkpoint_interval",
+                "must be at most 2^19 (the watermark window, twice it, at most 2^20)",
+            ));
+        }
+        if self.gateway_clients == 0 || self.gateway_clients > GATEWAY_CLIENTS_MAX {
+            return Err(ConfigError::new(
+                "pbft.gateway_clients",
+                format!(
+                    "must be between 1 and {GATEWAY_CLIENTS_MAX}, got {}",
+                    self.gateway_clients
+                ),
+            ));
+        }
+        if self
+            .keys
+            .as_ref()
+            .is_some_and(|keys| keys.as_os_str().is_empty())
+        {
+            return Err(ConfigError::new("pbft.keys", "must not be empty"));
+        }
+        Ok(())
+    }
+}
+
 /// A node's whole configuration.
 ///
 /// # Examples
@@ -441,6 +622,10 @@ pub struct NodeConfig {
     /// Multi-Paxos's tuning (used by a node running Multi-Paxos).
     #[serde(default)]
     pub paxos: PaxosSettings,
+    /// PBFT's tuning and this node's key file (used by a node running
+    /// PBFT).
+    #[serde(default)]
+    pub pbft: PbftSettings,
 }
 
 impl NodeConfig {
@@ -474,6 +659,7 @@ impl NodeConfig {
             client: ClientConfig::default(),
             raft: RaftSettings::default(),
             paxos: PaxosSettings::default(),
+            pbft: PbftSettings::default(),
         }
     }
 
@@ -530,6 +716,9 @@ impl NodeConfig {
             resolve(&mut tls.ca_cert);
             resolve(&mut tls.cert);
             resolve(&mut tls.key);
+        }
+        if let Some(keys) = &mut self.pbft.keys {
+            resolve(keys);
         }
     }
 
@@ -597,6 +786,18 @@ impl NodeConfig {
             .saturating_sub(ENVELOPE_OVERHEAD_BYTES)
             .max(1);
         Ok(config)
+    }
+
+    /// This node's PBFT configuration: every peer a replica, messages the
+    /// transport can carry.
+    ///
+    /// # Errors
+    ///
+    /// As [`PbftSettings::to_pbft_config`].
+    pub fn pbft_config(&self) -> Result<PbftConfig, ConfigError> {
+        let members = self.peers.iter().map(|peer| peer.id).collect();
+        self.pbft
+            .to_pbft_config(members, self.transport.message_bytes_max)
     }
 
     /// Checks every value that can be checked without touching the disk
@@ -670,6 +871,7 @@ impl NodeConfig {
         }
         self.transport.validate()?;
         self.client.validate()?;
+        self.pbft.validate()?;
         let raft = self.raft_config()?;
         let needed = raft
             .append_bytes_max

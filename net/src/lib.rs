@@ -23,15 +23,20 @@
 //!   for Multi-Paxos (tessera-paxos's `MultiPaxos`), with [`PaxosStore`]
 //!   keeping its acceptor log, hard state and snapshots the same way and
 //!   giving a restarting node the image it boots from ([`paxos_setup`],
-//!   tuned by [`PaxosSettings`]);
+//!   tuned by [`PaxosSettings`]); [`PbftAdapter`] for PBFT (tessera-pbft's
+//!   `Gateway`: every node a replica and its clients' gateway), with
+//!   [`PbftStore`] keeping the journal, checkpoints and reserved
+//!   timestamps ([`pbft_setup`], tuned by [`PbftSettings`], its keys from
+//!   [`write_pbft_keys`] files);
 //! - the **transport**: each node streams envelopes to each peer over a
 //!   long-lived HTTP/2 stream per lane (ordinary messages; snapshot chunks
 //!   on their own), reconnecting with back-off, with keep-alive pings;
 //! - the **client API**: `Propose`, `Read` (linearizable through a quorum
-//!   round — Raft's ReadIndex, Multi-Paxos's barrier slot — or the
-//!   leader's lease, or stale within a bound) and `Status`,
+//!   round — Raft's ReadIndex, Multi-Paxos's barrier slot, PBFT's total
+//!   order — or the leader's lease, or stale within a bound) and `Status`,
 //!   answering "not leader, try N at this address" ([`ClusterClient`]
-//!   follows those redirects).
+//!   follows those redirects; under PBFT every node answers, and the
+//!   answer is as trustworthy as that node — see [`PbftAdapter`]).
 //!
 //! ## What it guards
 //!
@@ -77,7 +82,7 @@
 //! ## Modes
 //!
 //! The node's modes are its protocol's (Raft's `RaftMode` matrix,
-//! Multi-Paxos's `PaxosMode`): every
+//! Multi-Paxos's `PaxosMode`, PBFT's `PbftMode`): every
 //! transition is logged with its trigger, exported as the
 //! `tessera_node_mode` gauge and published on
 //! [`NodeHandle::subscribe_modes`]. The runtime adds one stop: if a write
@@ -168,6 +173,10 @@ mod paxos_adapter;
 mod paxos_setup;
 mod paxos_store;
 mod paxos_wire;
+mod pbft_adapter;
+mod pbft_keys;
+mod pbft_setup;
+mod pbft_store;
 mod peer_directory;
 mod peer_link;
 mod peer_queue;
@@ -215,8 +224,8 @@ pub use certificate_authority::{CertificateAuthority, IssuedCertificate};
 pub use client_service::PROPOSE_BATCH_COMMANDS_MAX;
 pub use cluster_client::{CLIENT_ATTEMPTS_MAX, ClusterClient, PROPOSE_BATCHES_IN_FLIGHT_MAX, dial};
 pub use config::{
-    ClientAuth, ClientConfig, ConfigError, NodeConfig, PaxosSettings, PeerConfig, RaftSettings,
-    TlsConfig, TransportConfig,
+    ClientAuth, ClientConfig, ConfigError, NodeConfig, PaxosSettings, PbftSettings, PeerConfig,
+    RaftSettings, TlsConfig, TransportConfig,
 };
 pub use durable_store::{DurableStore, WRITE_BATCHES_QUEUED_MAX};
 pub use error::{NetError, Refusal};
@@ -234,6 +243,10 @@ pub use partition::{PartitionSwitch, PartitionedNetwork, PartitionedStream};
 pub use paxos_adapter::{PaxosAdapter, PaxosApplication};
 pub use paxos_setup::{paxos_setup, start_paxos_node};
 pub use paxos_store::PaxosStore;
+pub use pbft_adapter::{PbftAdapter, PbftApplication, PbftMachine};
+pub use pbft_keys::{PbftKeys, load_pbft_keys, pbft_keys_file_name, write_pbft_keys};
+pub use pbft_setup::{pbft_setup, start_pbft_node};
+pub use pbft_store::PbftStore;
 pub use raft_adapter::{RaftAdapter, RaftApplication};
 pub use raft_setup::{raft_setup, start_raft_node};
 pub use raft_store::{RaftStore, SNAPSHOTS_KEPT};
@@ -247,8 +260,9 @@ pub use tls::{
 pub use wire::{Lane, WireCodec, WireError};
 
 /// Decodes `bytes` as a peer would receive them — an envelope, then each
-/// message in it as a Raft message and as a Multi-Paxos message of
-/// [`ReplicatedMap`] commands — and re-encodes what decodes, checking it
+/// message in it as a Raft message, as a Multi-Paxos message of
+/// [`ReplicatedMap`] commands and as a PBFT envelope (four replicas'
+/// limits) — and re-encodes what decodes, checking it
 /// decodes to the same. For the fuzz targets and their corpus test: it
 /// must never panic.
 ///
@@ -271,12 +285,17 @@ pub fn fuzz_peer_decoders(bytes: &[u8]) {
     }
     let raft = RaftAdapter::<ReplicatedMap>::new();
     let paxos = PaxosAdapter::<ReplicatedMap>::new();
+    let pbft = PbftAdapter::<ReplicatedMap>::new(
+        tessera_pbft::PbftConfig::new([1, 2, 3, 4]).expect("four replicas tolerate one fault"),
+    );
     check(&raft, bytes);
     check(&paxos, bytes);
+    check(&pbft, bytes);
     if let Ok(envelope) = proto::transport::Envelope::decode(bytes) {
         for message in &envelope.messages {
             check(&raft, message);
             check(&paxos, message);
+            check(&pbft, message);
         }
     }
 }

@@ -306,6 +306,32 @@ impl tessera_paxos::multi::StateMachine for ReplicatedMap {
     }
 }
 
+/// The same map replicated by PBFT: the same commands and answers, the
+/// snapshot in one canonical piece (keys in order).
+impl crate::PbftApplication for ReplicatedMap {
+    type Command = MapCommand;
+    type Output = MapOutput;
+    type Query = MapQuery;
+    type QueryOutput = MapValue;
+
+    fn apply(&mut self, seq: u64, command: &MapCommand) -> MapOutput {
+        StateMachine::apply(self, seq, command)
+    }
+
+    fn query(&self, query: &MapQuery) -> MapValue {
+        StateMachine::query(self, query)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.encode_entries()
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        self.entries = decode_entries(snapshot)?;
+        Ok(())
+    }
+}
+
 fn decode_entries(bytes: &[u8]) -> Result<BTreeMap<Vec<u8>, Vec<u8>>, String> {
     let mut reader = CodecReader::new(bytes);
     let count = reader.u64()?;

@@ -4,8 +4,10 @@
 //! The transport is protocol-agnostic. It carries a protocol's messages as
 //! opaque byte strings inside a prost [`Envelope`](crate::proto::transport::Envelope)
 //! naming the sender, the cluster and the protocol; the protocol's codec
-//! turns its messages into those bytes and back. Raft's codec is
-//! [`RaftAdapter`](crate::RaftAdapter); Multi-Paxos and PBFT each add one.
+//! turns its messages into those bytes and back: Raft's codec is
+//! [`RaftAdapter`](crate::RaftAdapter), Multi-Paxos's
+//! [`PaxosAdapter`](crate::PaxosAdapter), PBFT's
+//! [`PbftAdapter`](crate::PbftAdapter).
 
 use std::fmt;
 

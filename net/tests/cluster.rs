@@ -3,7 +3,8 @@
 //! a temporary directory: election, commits, the leader's task killed, a
 //! new leader, the old leader restarted from its disk and caught up — by a
 //! snapshot, since the log it missed was compacted meanwhile (Raft §7).
-//! Then the same with three Multi-Paxos nodes (module `paxos`).
+//! Then the same with three Multi-Paxos nodes (module `paxos`), and with
+//! four PBFT nodes (module `pbft`).
 
 mod support;
 
@@ -413,98 +414,33 @@ mod paxos {
     // the old leader restarted from its disk and caught up — by a snapshot,
     // since the log it missed was compacted meanwhile.
 
-    use std::collections::BTreeMap;
     use std::sync::Arc;
     use std::time::Duration;
 
     use support::{PATIENCE, TestCluster, put, read};
     use tessera_core::NodeId;
     use tessera_net::{
-        ClientOutcome, Listeners, MapQuery, NodeHandle, PaxosAdapter, ReadConsistency,
-        ReplicatedMap, RunningNode, RuntimeClock, TokioNetwork, paxos_setup, start_node_with,
+        ClientOutcome, MapCommand, MapQuery, NodeConfig, NodeHandle, NodeSetup, PaxosAdapter,
+        PaxosStore, ReadConsistency, ReplicatedMap, RuntimeClock, paxos_setup,
     };
     use tessera_storage::{Codec, StdFs};
 
     type Adapter = PaxosAdapter<ReplicatedMap>;
+    type PaxosCluster = support::ProtocolCluster<Adapter, PaxosStore<MapCommand>>;
 
-    struct PaxosCluster {
-        cluster: TestCluster,
-        nodes: BTreeMap<NodeId, RunningNode<Adapter>>,
+    fn boot(config: &NodeConfig) -> NodeSetup<Adapter, PaxosStore<MapCommand>> {
+        paxos_setup(
+            config,
+            ReplicatedMap::default(),
+            Arc::new(StdFs),
+            RuntimeClock::new(),
+        )
+        .expect("the node's storage")
     }
 
-    impl PaxosCluster {
-        async fn start_all(tune: impl Fn(&mut tessera_net::NodeConfig)) -> Self {
-            let (cluster, listeners) = TestCluster::new(3, tune).await;
-            let mut this = PaxosCluster {
-                cluster,
-                nodes: BTreeMap::new(),
-            };
-            for (id, listeners) in listeners {
-                this.start(id, Some(listeners)).await;
-            }
-            this
-        }
-
-        async fn start(&mut self, id: NodeId, listeners: Option<Listeners<TokioNetwork>>) {
-            let config = self.cluster.configs[&id].clone();
-            let listeners = match listeners {
-                Some(listeners) => listeners,
-                None => {
-                    // The killed node's ports may take a moment to be free.
-                    let mut attempt = 0;
-                    loop {
-                        match Listeners::bind(
-                            &TokioNetwork,
-                            &config.listen_peer,
-                            &config.listen_client,
-                        )
-                        .await
-                        {
-                            Ok(listeners) => break listeners,
-                            Err(error) if attempt < 40 => {
-                                attempt += 1;
-                                let _ = error;
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                            Err(error) => panic!("the node's own ports again: {error}"),
-                        }
-                    }
-                }
-            };
-            let setup = paxos_setup(
-                &config,
-                ReplicatedMap::default(),
-                Arc::new(StdFs),
-                RuntimeClock::new(),
-            )
-            .expect("the node's storage");
-            let node = start_node_with(&config, setup, TokioNetwork, listeners)
-                .await
-                .expect("the node starts");
-            self.nodes.insert(id, node);
-        }
-
-        fn handle(&self, id: NodeId) -> NodeHandle<Adapter> {
-            self.nodes[&id].handle().clone()
-        }
-
-        /// Waits until one running node leads in a Target mode and every other
-        /// running node follows it; returns the leader.
-        async fn leader(&self) -> NodeId {
-            support::stable_leader(|| self.nodes.values().map(|n| n.handle().status()).collect())
-                .await
-        }
-
-        async fn kill(&mut self, id: NodeId) {
-            let node = self.nodes.remove(&id).expect("a running node");
-            node.kill().await;
-        }
-
-        async fn shutdown(mut self) {
-            for (_, node) in std::mem::take(&mut self.nodes) {
-                node.shutdown().await.expect("a clean shutdown");
-            }
-        }
+    async fn start_all(tune: impl Fn(&mut NodeConfig)) -> PaxosCluster {
+        let (cluster, listeners) = TestCluster::new(3, tune).await;
+        PaxosCluster::start_all(cluster, listeners, boot).await
     }
 
     async fn local_value(handle: &NodeHandle<Adapter>, key: &str) -> Option<Vec<u8>> {
@@ -517,7 +453,7 @@ mod paxos {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn multi_paxos_elects_commits_fails_over_restarts_and_catches_up_by_snapshot() {
-        let mut cluster = PaxosCluster::start_all(|config| {
+        let mut cluster = start_all(|config| {
             // Compact often, so a node that misses 60 slots must be sent a
             // snapshot.
             config.paxos.snapshot_interval = 20;
@@ -677,5 +613,230 @@ mod paxos {
         assert_eq!(read(&client, "a0").await.as_deref(), Some(&b"0"[..]));
         assert_eq!(read(&client, "b59").await.as_deref(), Some(&b"59"[..]));
         cluster.shutdown().await;
+    }
+}
+
+mod pbft {
+    use super::support;
+    // A four-node PBFT cluster (f = 1) over real gRPC with mutual TLS on
+    // loopback, each node with durable storage in a temporary directory and
+    // its own key file: writes through one node's client port (the node is
+    // the client's gateway), linearizable reads, the primary's task killed
+    // and a view change, the old primary restarted from its disk and caught
+    // up by a state transfer, its log having been discarded below the
+    // stable checkpoints.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use support::{PATIENCE, TestCluster, put, read};
+    use tessera_net::{
+        ClientOutcome, ClusterClient, MapQuery, NodeConfig, NodeHandle, NodeSetup, PbftAdapter,
+        PbftStore, ReadConsistency, ReplicatedMap, RuntimeClock, pbft_keys_file_name, pbft_setup,
+        write_pbft_keys,
+    };
+    use tessera_storage::{Codec, StdFs};
+
+    type Adapter = PbftAdapter<ReplicatedMap>;
+    type PbftCluster = support::ProtocolCluster<Adapter, PbftStore>;
+
+    fn boot(config: &NodeConfig) -> NodeSetup<Adapter, PbftStore> {
+        pbft_setup(
+            config,
+            ReplicatedMap::default(),
+            Arc::new(StdFs),
+            RuntimeClock::new(),
+        )
+        .expect("the node's keys and storage")
+    }
+
+    /// Four nodes, each with its own key file.
+    async fn start_all() -> PbftCluster {
+        let (mut cluster, listeners) = TestCluster::new(4, |config| {
+            config.pbft.checkpoint_interval = 8;
+            config.pbft.view_change_timeout_ms = 300;
+            config.pbft.view_change_timeout_max_ms = 2_000;
+            config.pbft.status_interval_ms = 50;
+            config.pbft.gateway_clients = 4;
+            config.pbft.gateway_timeout_ms = 20_000;
+        })
+        .await;
+        let keys = cluster.dir.path().join("pbft-keys");
+        write_pbft_keys(&keys, &[1, 2, 3, 4], 4).expect("PBFT keys");
+        for (id, config) in &mut cluster.configs {
+            config.pbft.keys = Some(keys.join(pbft_keys_file_name(*id)));
+        }
+        PbftCluster::start_all(cluster, listeners, boot).await
+    }
+
+    async fn local_value(handle: &NodeHandle<Adapter>, key: &str) -> Option<Vec<u8>> {
+        let key = key.as_bytes().to_vec();
+        handle
+            .inspect(move |node| node.replica().app().app().get(&key).map(<[u8]>::to_vec))
+            .await
+            .expect("the node runs")
+    }
+
+    /// Proposes until applied: a node answers "outcome unknown" only past
+    /// its gateway timeout, which a view change stays well within.
+    async fn propose(client: &ClusterClient, command: Vec<u8>) -> u64 {
+        match client.propose(command).await {
+            Ok(ClientOutcome::Applied { index, .. }) => index,
+            other => panic!("proposal failed: {other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pbft_commits_through_one_node_changes_view_restarts_and_catches_up() {
+        let mut cluster = start_all().await;
+        // Every node is a gateway: writes through node 2, reads through 3.
+        let writer = cluster.client_of(2);
+        let reader = cluster.client_of(3);
+        let mut last = 0;
+        for n in 0..10 {
+            let index = propose(&writer, put(&format!("a{n}"), &format!("{n}"))).await;
+            assert!(
+                index > last,
+                "sequence numbers increase: {index} after {last}"
+            );
+            last = index;
+        }
+        assert_eq!(read(&reader, "a9").await.as_deref(), Some(&b"9"[..]));
+        let mut query = Vec::new();
+        MapQuery {
+            key: b"a3".to_vec(),
+        }
+        .encode(&mut query);
+        // Ordered after the writes (asked of node 3's handle: the path as
+        // the node gives it).
+        match cluster
+            .handle(3)
+            .read(&query, ReadConsistency::Linearizable)
+            .await
+            .expect("a read")
+        {
+            ClientOutcome::Read {
+                path,
+                index,
+                output,
+                ..
+            } => {
+                assert_eq!(path, "ordered");
+                assert!(index > last, "ordered after the writes: {index}");
+                assert_eq!(
+                    tessera_net::MapValue::decode(&output).expect("a value").0,
+                    Some(b"3".to_vec())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for id in 1..=4 {
+            cluster
+                .handle(id)
+                .wait_for(|s| s.applied_index >= last, PATIENCE)
+                .await
+                .expect("every replica executes what committed");
+        }
+        // View 0: replica 1 is the primary, as every node reports.
+        let primary = cluster.handle(2).status().leader.expect("a primary");
+        assert_eq!(primary, 1);
+        let status = writer
+            .status(
+                &cluster.cluster.configs[&2]
+                    .own_peer()
+                    .expect("peer")
+                    .client_address,
+            )
+            .await
+            .expect("status");
+        assert_eq!((status.term, status.leader_id), (0, Some(1)));
+        assert!(
+            status
+                .evidence
+                .iter()
+                .any(|line| line.contains("Certificate")),
+            "{:?}",
+            status.evidence
+        );
+        // A stale read at node 3 answers from its own state.
+        match reader
+            .read(
+                query,
+                ReadConsistency::Stale {
+                    max_staleness: Duration::from_secs(60),
+                },
+            )
+            .await
+            .expect("a stale read")
+        {
+            ClientOutcome::Read { path, .. } => assert_eq!(path, "stale"),
+            other => panic!("{other:?}"),
+        }
+
+        // Kill the primary: the others change view and writes still commit
+        // through node 3.
+        let low_before = cluster
+            .handle(primary)
+            .inspect(|node| node.replica().last_executed())
+            .await
+            .expect("the primary runs");
+        cluster.kill(primary).await;
+        for n in 0..30 {
+            last = propose(&reader, put(&format!("b{n}"), &format!("{n}"))).await;
+        }
+        let view = cluster.handle(3).status().term;
+        assert!(view >= 1, "a view change happened");
+        let stable = cluster
+            .handle(3)
+            .inspect(|node| node.replica().low_watermark())
+            .await
+            .expect("node 3 runs");
+        assert!(
+            stable > low_before,
+            "a stable checkpoint {stable} above what the old primary executed ({low_before})"
+        );
+
+        // Restart the old primary from its disk: it catches up by a state
+        // transfer (what it missed below the stable checkpoint is gone).
+        cluster.start(primary, None).await;
+        let restarted = cluster.handle(primary);
+        restarted
+            .wait_for(|s| s.applied_index >= last && s.term == view, PATIENCE)
+            .await
+            .expect("the restarted replica catches up");
+        assert_eq!(
+            local_value(&restarted, "b29").await.as_deref(),
+            Some(&b"29"[..])
+        );
+        assert_eq!(
+            local_value(&restarted, "a0").await.as_deref(),
+            Some(&b"0"[..])
+        );
+        let executed_here = restarted
+            .inspect(|node| node.replica().executions_total())
+            .await
+            .expect("runs");
+        assert!(
+            executed_here < last - low_before,
+            "caught up by state transfer, not by executing all {} batches",
+            last - low_before
+        );
+        // And it serves as a gateway again.
+        let again = cluster.client_of(primary);
+        assert!(propose(&again, put("c", "after")).await > last);
+        cluster.shutdown().await;
+    }
+
+    #[test]
+    fn malformed_and_oversized_pbft_bytes_are_errors() {
+        use tessera_net::WireCodec;
+        let mut config = tessera_pbft::PbftConfig::new([1, 2, 3, 4]).expect("four replicas");
+        config.message_bytes_max = 1024;
+        let adapter = Adapter::new(config);
+        for bytes in [&b""[..], b"\x00", b"\xff\xff\xff\xff", &[7u8; 300][..]] {
+            assert!(adapter.decode(bytes).is_err(), "{bytes:?}");
+        }
+        let error = adapter.decode(&[0u8; 2048]).expect_err("oversized");
+        assert!(error.to_string().contains("exceeds"), "{error}");
     }
 }

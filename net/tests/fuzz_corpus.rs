@@ -44,7 +44,24 @@ fn replay(target: &str, property: fn(&[u8])) -> usize {
 // what decodes re-encodes to the same message.
 #[test]
 fn peer_decoders_corpus() {
-    assert!(replay("peer_decoders", fuzz_peer_decoders) >= 12);
+    assert!(replay("peer_decoders", fuzz_peer_decoders) >= 18);
+}
+
+// The PBFT seeds are real messages: they decode (so the corpus exercises
+// re-encoding), and a truncated one does not.
+#[test]
+fn pbft_seeds_decode() {
+    let adapter = tessera_net::PbftAdapter::<ReplicatedMap>::new(
+        tessera_pbft::PbftConfig::new([1, 2, 3, 4]).expect("four replicas"),
+    );
+    for seed in ["pre-prepare", "commit", "checkpoint", "request"] {
+        let bytes = std::fs::read(corpus("peer_decoders").join(format!("seed-pbft-{seed}")))
+            .expect("a seed file");
+        assert!(adapter.decode(&bytes).is_ok(), "seed-pbft-{seed}");
+    }
+    let truncated = std::fs::read(corpus("peer_decoders").join("seed-pbft-truncated-pre-prepare"))
+        .expect("a seed file");
+    assert!(adapter.decode(&truncated).is_err());
 }
 
 // Rule: the client decoders never panic on any input the fuzzer kept.
@@ -154,7 +171,63 @@ fn write_seed_corpus() {
         messages: vec![paxos_heartbeat.clone(), paxos_accept.clone()],
     }
     .encode_to_vec();
+    let pbft_keys = tessera_pbft::Keyring::derive(7, 2, &[1, 2, 3, 4, 100]);
+    let pbft_client = tessera_pbft::Keyring::derive(7, 100, &[1, 2, 3, 4, 100]);
+    let pbft_config = tessera_pbft::PbftConfig::new([1, 2, 3, 4]).expect("four replicas");
+    let mut operation = Vec::new();
+    put(b"k", b"v").encode(&mut operation);
+    let request = std::sync::Arc::new(tessera_pbft::ClientRequest::seal(
+        &pbft_client,
+        &pbft_config,
+        5,
+        operation,
+    ));
+    let batch = std::sync::Arc::new(tessera_pbft::Batch::new([request.clone()]));
+    let pbft = |payload| {
+        tessera_pbft::Envelope::seal_for_replicas(&pbft_keys, &pbft_config, payload).encode()
+    };
+    let pbft_pre_prepare = pbft(tessera_pbft::Payload::PrePrepare(
+        tessera_pbft::PrePrepare {
+            view: 1,
+            seq: 9,
+            digest: batch.digest(),
+            batch,
+        },
+    ));
+    let pbft_commit = pbft(tessera_pbft::Payload::Commit(tessera_pbft::Vote {
+        view: 1,
+        seq: 9,
+        digest: tessera_pbft::Digest::of(b"batch"),
+    }));
+    let pbft_checkpoint = pbft(tessera_pbft::Payload::Checkpoint(
+        tessera_pbft::Checkpoint {
+            seq: 64,
+            digest: tessera_pbft::Digest::of(b"state"),
+        },
+    ));
+    let pbft_request = tessera_pbft::Envelope {
+        sender: 100,
+        payload: tessera_pbft::Payload::Request(request),
+        authenticator: tessera_pbft::Authenticator::None,
+    }
+    .encode();
+    let pbft_envelope = Envelope {
+        sender: 2,
+        cluster_id: "demo".into(),
+        protocol: "pbft".into(),
+        messages: vec![pbft_commit.clone(), pbft_request.clone()],
+    }
+    .encode_to_vec();
     let peer: Vec<(&str, Vec<u8>)> = vec![
+        ("pbft-pre-prepare", pbft_pre_prepare.clone()),
+        ("pbft-commit", pbft_commit),
+        ("pbft-checkpoint", pbft_checkpoint),
+        ("pbft-request", pbft_request),
+        ("pbft-envelope", pbft_envelope),
+        (
+            "pbft-truncated-pre-prepare",
+            pbft_pre_prepare[..pbft_pre_prepare.len() / 2].to_vec(),
+        ),
         ("paxos-accept", paxos_accept),
         ("paxos-promise", paxos_promise),
         ("paxos-heartbeat", paxos_heartbeat),

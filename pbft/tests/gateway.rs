@@ -3,23 +3,21 @@
 //! own replica's executed result — through crashes, restarts, view
 //! changes, full queues, timeouts and state transfers.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use tessera_core::{
-    Action, DurableState, Input, Instant, Invariant, NodeId, Protocol, RequestId, SeededRng,
-    Violation,
-};
-use tessera_pbft::invariants::{
-    CheckpointAgreement, ExecutionAgreement, PreparedUniqueness, ViewMonotonic, Watermarks,
-};
+use support::hand::small_config as config;
+use support::{KvWorkload, SimNode};
+use tessera_core::{Action, DurableState, Input, Instant, NodeId, Protocol, RequestId, SeededRng};
 use tessera_pbft::{
-    Envelope, Gateway, GatewayDisk, GatewayOptions, GatewayReply, Keyring, KvCommand, KvOutcome,
-    MemKv, PbftConfig, Replica, StateMachine, gateway_client_id,
+    ClientOutcome, Envelope, Gateway, GatewayDisk, GatewayOptions, GatewayReply, Keyring, MemKv,
+    PbftConfig, StateMachine, gateway_client_id,
 };
 use tessera_sim::{
-    Boot, KvModel, KvOp, Latency, NemesisConfig, Outcome, RegisterOp, RegisterRet,
-    Reply as SimReply, SimConfig, SimFailure, Simulation, Workload,
+    Boot, KvModel, KvOp, Latency, NemesisConfig, Outcome, RegisterRet, Reply as SimReply,
+    SimConfig, SimFailure, Simulation, Workload,
 };
 
 const TICK: Duration = Duration::from_millis(10);
@@ -73,18 +71,6 @@ impl StateMachine for Log {
 
 fn position(result: &[u8]) -> u64 {
     u64::from_be_bytes(result.try_into().expect("an 8-byte position"))
-}
-
-fn config() -> PbftConfig {
-    let mut config = PbftConfig::new(REPLICAS).expect("four replicas");
-    config.checkpoint_interval = 4;
-    config.watermark_window = 8;
-    config.batch_size_max = 4;
-    config.view_change_timeout = Duration::from_millis(200);
-    config.status_interval = Duration::from_millis(30);
-    config.peer_silence_timeout = Duration::from_millis(300);
-    config.client_retransmit_timeout = Duration::from_millis(100);
-    config
 }
 
 /// Four gateways driven by hand: every write durable at once, messages
@@ -422,115 +408,49 @@ fn a_request_executed_by_state_transfer_is_still_answered() {
 
 // ---- A seeded simulation ---------------------------------------------------
 
-/// Each simulated client sends its operations to a gateway the seed picks.
-#[derive(Debug, Default)]
-struct GatewayKv {
-    next_value: u64,
-}
-
-fn key_bytes(value: u64) -> Vec<u8> {
-    value.to_le_bytes().to_vec()
-}
+/// The key-value workload of the Byzantine simulations, each operation
+/// sent to a gateway the seed picks.
+struct GatewayKv(KvWorkload);
 
 impl Workload<Gateway<MemKv>> for GatewayKv {
     type Op = KvOp<u64, u64>;
     type Ret = RegisterRet<u64>;
 
-    fn next_op(&mut self, _client: usize, rng: &mut SeededRng) -> Option<Self::Op> {
-        self.next_value += 1;
-        let value = self.next_value;
-        let op = match rng.below(10) {
-            0..=3 => RegisterOp::Read,
-            4..=7 => RegisterOp::Write(value),
-            8 => RegisterOp::Cas {
-                expected: value.saturating_sub(1 + rng.below(3)),
-                new: value,
-            },
-            _ => RegisterOp::Delete,
-        };
-        Some(KvOp {
-            key: rng.below(3),
-            op,
-        })
+    fn next_op(&mut self, client: usize, rng: &mut SeededRng) -> Option<Self::Op> {
+        Workload::<SimNode>::next_op(&mut self.0, client, rng)
     }
 
     fn request(
         &mut self,
-        _client: usize,
+        client: usize,
         op: &Self::Op,
-        _redirect: Option<NodeId>,
+        redirect: Option<NodeId>,
         nodes: &[NodeId],
         rng: &mut SeededRng,
     ) -> Option<(NodeId, Vec<u8>)> {
-        let key = key_bytes(op.key);
-        let command = match &op.op {
-            RegisterOp::Read => KvCommand::Get(key),
-            RegisterOp::Write(value) => KvCommand::Put(key, key_bytes(*value)),
-            RegisterOp::Cas { expected, new } => KvCommand::Cas {
-                key,
-                expected: Some(key_bytes(*expected)),
-                new: key_bytes(*new),
-            },
-            RegisterOp::Delete => KvCommand::Delete(key),
-        };
-        let node = nodes[rng.below(nodes.len() as u64) as usize];
-        Some((node, command.encode()))
+        let (_, operation) =
+            Workload::<SimNode>::request(&mut self.0, client, op, redirect, nodes, rng)?;
+        let gateway = nodes[rng.below(nodes.len() as u64) as usize];
+        Some((gateway, operation))
     }
 
     fn interpret(
         &mut self,
-        _client: usize,
+        client: usize,
         op: &Self::Op,
         response: GatewayReply,
     ) -> SimReply<Self::Ret> {
-        let result = match response {
-            GatewayReply::Executed { result, .. } => result,
-            GatewayReply::Refused { .. } => return SimReply::Fail,
-            GatewayReply::Unknown { .. } => return SimReply::Unknown,
-        };
-        match (KvOutcome::decode(&result), &op.op) {
-            (Some(KvOutcome::Value(None)), RegisterOp::Read) => {
-                SimReply::Ok(RegisterRet::Read(None))
+        match response {
+            GatewayReply::Executed { result, .. } => {
+                let executed = ClientOutcome::Executed {
+                    timestamp: 0,
+                    result,
+                };
+                Workload::<SimNode>::interpret(&mut self.0, client, op, executed)
             }
-            (Some(KvOutcome::Value(Some(bytes))), RegisterOp::Read) => {
-                match bytes.try_into().map(u64::from_le_bytes) {
-                    Ok(value) => SimReply::Ok(RegisterRet::Read(Some(value))),
-                    Err(_) => SimReply::Unknown,
-                }
-            }
-            (Some(KvOutcome::Done), RegisterOp::Write(_) | RegisterOp::Delete) => {
-                SimReply::Ok(RegisterRet::Done)
-            }
-            (Some(KvOutcome::Swapped(swapped)), RegisterOp::Cas { .. }) => {
-                SimReply::Ok(RegisterRet::Cas(swapped))
-            }
-            _ => SimReply::Unknown,
+            GatewayReply::Refused { .. } => SimReply::Fail,
+            GatewayReply::Unknown { .. } => SimReply::Unknown,
         }
-    }
-}
-
-type SimCluster = tessera_sim::Cluster<Gateway<MemKv>, GatewayDisk>;
-
-/// A PBFT invariant over the running gateways' replicas.
-struct OnReplicas<I>(I);
-
-impl<I> Invariant<SimCluster> for OnReplicas<I>
-where
-    I: for<'a> Invariant<[&'a Replica<MemKv>]>,
-{
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-
-    fn source(&self) -> &'static str {
-        self.0.source()
-    }
-
-    fn check(&mut self, cluster: &SimCluster) -> Result<(), Violation> {
-        let replicas: Vec<&Replica<MemKv>> = cluster.running().map(Gateway::replica).collect();
-        self.0
-            .check(&replicas[..])
-            .map_err(|violation| violation.at(cluster.now()))
     }
 }
 
@@ -575,12 +495,9 @@ fn run_simulation(seed: u64) -> Result<(), SimFailure> {
         })
         .expect("a gateway boots from its own disk")
     };
-    let mut sim = Simulation::new(config, GatewayKv::default(), boot).expect("valid configuration");
-    sim.add_invariant(OnReplicas(ExecutionAgreement::default()));
-    sim.add_invariant(OnReplicas(PreparedUniqueness));
-    sim.add_invariant(OnReplicas(CheckpointAgreement::default()));
-    sim.add_invariant(OnReplicas(ViewMonotonic::default()));
-    sim.add_invariant(OnReplicas(Watermarks));
+    let mut sim =
+        Simulation::new(config, GatewayKv(KvWorkload::new(3)), boot).expect("valid configuration");
+    support::add_invariants(&mut sim);
     sim.run_for(Duration::from_secs(8))?;
     sim.stop_clients();
     sim.run_for(Duration::from_secs(4))?;

@@ -8,29 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use support::CLIENT_BASE;
-use support::hand::HandCluster;
+use support::hand::{HandCluster, small_config as config};
 use tessera_core::{
     Evidence, EvidenceKind, EvidenceState, Input, Instant, Invariant, Mode, ModeLevel, Protocol,
 };
 use tessera_pbft::invariants::{EXECUTION_AGREEMENT, ExecutionAgreement};
 use tessera_pbft::{
     Authentication, Batch, ClientOutcome, ClientRequest, DropReason, Envelope, KvCommand,
-    KvOutcome, MemKv, Payload, PbftConfig, PbftMode, PrePrepare, Replica, Vote,
+    KvOutcome, MemKv, Payload, PbftMode, PrePrepare, Replica, Vote,
 };
 
 const TICK: Duration = Duration::from_millis(10);
-
-fn config() -> PbftConfig {
-    let mut config = PbftConfig::new([1, 2, 3, 4]).expect("four replicas");
-    config.checkpoint_interval = 4;
-    config.watermark_window = 8;
-    config.batch_size_max = 4;
-    config.view_change_timeout = Duration::from_millis(200);
-    config.status_interval = Duration::from_millis(30);
-    config.peer_silence_timeout = Duration::from_millis(300);
-    config.client_retransmit_timeout = Duration::from_millis(100);
-    config
-}
 
 fn put(key: &str, value: &str) -> Vec<u8> {
     KvCommand::Put(key.as_bytes().to_vec(), value.as_bytes().to_vec()).encode()

@@ -1,12 +1,14 @@
-//! `tessera-node`: one Raft node replicating a key-value map, and the
+//! `tessera-node`: one Raft, Multi-Paxos or PBFT node replicating a
+//! key-value map, and the
 //! commands around it — making a demo cluster's configuration and
 //! certificates, and a small client.
 //!
 //! ```text
 //! tessera-node init   --dir DIR [--nodes 3] [--cluster demo] [--base-port 7000] [--no-tls]
+//!                     [--protocol raft|paxos|pbft]
 //! tessera-node certs  --out DIR --nodes 1,2,3 [--cluster demo] [--clients NAME,..] [--names HOST,..]
-//! tessera-node run    --config FILE [--node-id N] [--data-dir DIR] [--listen-peer A]
-//!                     [--listen-client A] [--metrics-listen A]
+//! tessera-node run    --config FILE [--protocol raft|paxos|pbft] [--node-id N] [--data-dir DIR]
+//!                     [--listen-peer A] [--listen-client A] [--metrics-listen A]
 //! tessera-node put    KEY VALUE   (--config FILE | --connect A,B,C [--cluster C --ca F [--cert F --key F]])
 //! tessera-node get    KEY [--lease | --stale-ms N]   (same connection flags)
 //! tessera-node delete KEY         (same connection flags)
@@ -24,14 +26,16 @@ use std::time::Duration;
 use tessera_net::{
     CertificateAuthority, ClientAuth, ClientOutcome, ClientTls, ClusterClient, MapCommand,
     MapValue, NodeConfig, PeerConfig, ProtocolAdapter, ReadConsistency, ReplicatedMap, RunningNode,
-    TlsConfig, start_paxos_node, start_raft_node,
+    TlsConfig, pbft_keys_file_name, start_paxos_node, start_pbft_node, start_raft_node,
+    write_pbft_keys,
 };
 use tessera_storage::Codec;
 
 const USAGE: &str = "usage:
   tessera-node init   --dir DIR [--nodes 3] [--cluster demo] [--base-port 7000] [--no-tls]
+                      [--protocol raft|paxos|pbft]
   tessera-node certs  --out DIR --nodes 1,2,3 [--cluster demo] [--clients NAME,..] [--names HOST,..]
-  tessera-node run    --config FILE [--protocol raft|paxos] [--node-id N] [--data-dir DIR]
+  tessera-node run    --config FILE [--protocol raft|paxos|pbft] [--node-id N] [--data-dir DIR]
                       [--listen-peer ADDR] [--listen-client ADDR] [--metrics-listen ADDR]
   tessera-node put    KEY VALUE   CONNECTION
   tessera-node get    KEY [--lease | --stale-ms N]   CONNECTION
@@ -147,17 +151,43 @@ fn fail(error: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-/// Writes certificates and one configuration file per node for a cluster
-/// on this machine.
+/// Which protocol a `--protocol` flag names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Raft,
+    Paxos,
+    Pbft,
+}
+
+fn protocol(arguments: &mut Arguments) -> Result<Option<Protocol>, String> {
+    match arguments.take("protocol").as_deref() {
+        None => Ok(None),
+        Some("raft") => Ok(Some(Protocol::Raft)),
+        Some("paxos") => Ok(Some(Protocol::Paxos)),
+        Some("pbft") => Ok(Some(Protocol::Pbft)),
+        Some(other) => Err(format!(
+            "--protocol {other}: use raft, paxos or pbft (every node of a cluster runs the same)"
+        )),
+    }
+}
+
+/// Writes certificates, PBFT keys (for four nodes or more) and one
+/// configuration file per node for a cluster on this machine.
 fn init(mut arguments: Arguments) -> Result<(), String> {
     let dir = PathBuf::from(arguments.required("dir")?);
     let nodes: u64 = arguments.number("nodes", 3)?;
     let cluster = arguments.take("cluster").unwrap_or_else(|| "demo".into());
     let base_port: u16 = arguments.number("base-port", 7000)?;
     let tls = arguments.take("no-tls").is_none();
+    let protocol = protocol(&mut arguments)?;
     arguments.finish()?;
     if nodes == 0 || nodes > 99 {
         return Err(format!("--nodes {nodes}: between 1 and 99"));
+    }
+    if protocol == Some(Protocol::Pbft) && nodes < 4 {
+        return Err(format!(
+            "--nodes {nodes}: PBFT needs n = 3f + 1 >= 4 nodes to tolerate one Byzantine fault"
+        ));
     }
     let port = |offset: u64, id: u64| -> Result<u16, String> {
         u16::try_from(u64::from(base_port) + offset + id)
@@ -183,9 +213,23 @@ fn init(mut arguments: Arguments) -> Result<(), String> {
         )
         .map_err(|e| e.to_string())?;
     }
+    // PBFT keys for every cluster that can run PBFT: its configurations
+    // then run any of the three protocols.
+    let pbft = nodes >= 4;
+    let gateway_clients = tessera_net::PbftSettings::default().gateway_clients;
+    if pbft {
+        for path in write_pbft_keys(&dir.join("pbft-keys"), &ids, gateway_clients)
+            .map_err(|e| e.to_string())?
+        {
+            println!("wrote {}", path.display());
+        }
+    }
     for id in ids {
         let mut config = NodeConfig::new(&cluster, id, format!("data/node-{id}"), peers.clone());
         config.metrics_listen = Some(format!("127.0.0.1:{}", port(200, id)?));
+        if pbft {
+            config.pbft.keys = Some(PathBuf::from("pbft-keys").join(pbft_keys_file_name(id)));
+        }
         if tls {
             config.tls = Some(TlsConfig {
                 ca_cert: "certs/ca.pem".into(),
@@ -235,15 +279,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn run(mut arguments: Arguments) -> Result<(), String> {
     let path = arguments.required("config")?;
-    let paxos = match arguments.take("protocol").as_deref() {
-        None | Some("raft") => false,
-        Some("paxos") => true,
-        Some(other) => {
-            return Err(format!(
-                "--protocol {other}: use raft or paxos (every node of a cluster runs the same)"
-            ));
-        }
-    };
+    let protocol = protocol(&mut arguments)?.unwrap_or(Protocol::Raft);
     let mut config = NodeConfig::load(&path).map_err(|error| format!("{path}: {error}"))?;
     for flag in [
         "node-id",
@@ -271,16 +307,25 @@ fn run(mut arguments: Arguments) -> Result<(), String> {
         )
         .init();
     runtime()?.block_on(async {
-        if paxos {
-            let node = start_paxos_node(&config, ReplicatedMap::default())
-                .await
-                .map_err(|error| error.to_string())?;
-            serve(node, &config).await
-        } else {
-            let node = start_raft_node(&config, ReplicatedMap::default())
-                .await
-                .map_err(|error| error.to_string())?;
-            serve(node, &config).await
+        match protocol {
+            Protocol::Paxos => {
+                let node = start_paxos_node(&config, ReplicatedMap::default())
+                    .await
+                    .map_err(|error| error.to_string())?;
+                serve(node, &config).await
+            }
+            Protocol::Pbft => {
+                let node = start_pbft_node(&config, ReplicatedMap::default())
+                    .await
+                    .map_err(|error| error.to_string())?;
+                serve(node, &config).await
+            }
+            Protocol::Raft => {
+                let node = start_raft_node(&config, ReplicatedMap::default())
+                    .await
+                    .map_err(|error| error.to_string())?;
+                serve(node, &config).await
+            }
         }
     })
 }

@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use tessera_core::NodeId;
 use tessera_net::{
-    CertificateAuthority, ClientAuth, ClientOutcome, ClientTls, ClusterClient, Listeners,
-    MapCommand, MapQuery, MapValue, NodeConfig, NodeHandle, NodeStatus, PeerConfig, RaftAdapter,
-    ReadConsistency, ReplicatedMap, RunningNode, RuntimeClock, TlsConfig, TokioNetwork, raft_setup,
-    start_node_with,
+    CertificateAuthority, ClientAuth, ClientOutcome, ClientTls, ClusterClient, DurableStore,
+    Listeners, MapCommand, MapQuery, MapValue, NodeConfig, NodeHandle, NodeSetup, NodeStatus,
+    PeerConfig, ProtocolAdapter, RaftAdapter, ReadConsistency, ReplicatedMap, RunningNode,
+    RuntimeClock, TlsConfig, TokioNetwork, WriteOf, raft_setup, start_node_with,
 };
 use tessera_storage::{Codec, StdFs};
 
@@ -177,6 +177,97 @@ impl TestCluster {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    pub(crate) async fn kill(&mut self, id: NodeId) {
+        let node = self.nodes.remove(&id).expect("a running node");
+        node.kill().await;
+    }
+
+    pub(crate) async fn shutdown(mut self) {
+        for (_, node) in std::mem::take(&mut self.nodes) {
+            node.shutdown().await.expect("a clean shutdown");
+        }
+    }
+}
+
+/// Binds node `config`'s own ports again, for a restart: a killed node's
+/// ports may take a moment to be free.
+pub(crate) async fn bind_again(config: &NodeConfig) -> Listeners<TokioNetwork> {
+    let mut attempt = 0;
+    loop {
+        match Listeners::bind(&TokioNetwork, &config.listen_peer, &config.listen_client).await {
+            Ok(listeners) => break listeners,
+            Err(error) if attempt < 40 => {
+                attempt += 1;
+                let _ = error;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => panic!("the node's own ports again: {error}"),
+        }
+    }
+}
+
+/// The nodes of a [`TestCluster`] running any protocol, each booted from
+/// its configuration (and its disk) by `boot`.
+pub(crate) struct ProtocolCluster<A: ProtocolAdapter, D> {
+    pub(crate) cluster: TestCluster,
+    pub(crate) nodes: BTreeMap<NodeId, RunningNode<A>>,
+    boot: fn(&NodeConfig) -> NodeSetup<A, D>,
+}
+
+impl<A: ProtocolAdapter, D: DurableStore<WriteOf<A>>> ProtocolCluster<A, D> {
+    /// Starts every node of `cluster` on the ports bound for it.
+    pub(crate) async fn start_all(
+        cluster: TestCluster,
+        listeners: BTreeMap<NodeId, Listeners<TokioNetwork>>,
+        boot: fn(&NodeConfig) -> NodeSetup<A, D>,
+    ) -> Self {
+        let mut this = ProtocolCluster {
+            cluster,
+            nodes: BTreeMap::new(),
+            boot,
+        };
+        for (id, listeners) in listeners {
+            this.start(id, Some(listeners)).await;
+        }
+        this
+    }
+
+    /// Starts node `id` on `listeners` (or, restarting, on its configured
+    /// addresses).
+    pub(crate) async fn start(&mut self, id: NodeId, listeners: Option<Listeners<TokioNetwork>>) {
+        let config = self.cluster.configs[&id].clone();
+        let listeners = match listeners {
+            Some(listeners) => listeners,
+            None => bind_again(&config).await,
+        };
+        let setup = (self.boot)(&config);
+        let node = start_node_with(&config, setup, TokioNetwork, listeners)
+            .await
+            .expect("the node starts");
+        self.nodes.insert(id, node);
+    }
+
+    pub(crate) fn handle(&self, id: NodeId) -> NodeHandle<A> {
+        self.nodes[&id].handle().clone()
+    }
+
+    /// Waits until one running node leads in a Target mode and every other
+    /// running node follows it; returns the leader.
+    pub(crate) async fn leader(&self) -> NodeId {
+        stable_leader(|| self.nodes.values().map(|n| n.handle().status()).collect()).await
+    }
+
+    /// A client of node `id`'s client port alone.
+    pub(crate) fn client_of(&self, id: NodeId) -> ClusterClient {
+        let address = self.cluster.configs[&id]
+            .own_peer()
+            .expect("own peer")
+            .client_address
+            .clone();
+        ClusterClient::new(vec![address], Some(self.cluster.client_tls()))
+            .with_timeout(Duration::from_secs(30))
     }
 
     pub(crate) async fn kill(&mut self, id: NodeId) {

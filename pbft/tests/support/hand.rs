@@ -12,6 +12,20 @@ use tessera_pbft::{
 
 use super::{CLIENT_BASE, KEY_SEED};
 
+/// Four replicas with small checkpoint intervals, batches and timeouts:
+/// the configuration of the scenario tests driven by hand.
+pub(crate) fn small_config() -> PbftConfig {
+    let mut config = PbftConfig::new([1, 2, 3, 4]).expect("four replicas");
+    config.checkpoint_interval = 4;
+    config.watermark_window = 8;
+    config.batch_size_max = 4;
+    config.view_change_timeout = Duration::from_millis(200);
+    config.status_interval = Duration::from_millis(30);
+    config.peer_silence_timeout = Duration::from_millis(300);
+    config.client_retransmit_timeout = Duration::from_millis(100);
+    config
+}
+
 /// Decides whether a message is delivered: `(from, to, message)`.
 pub(crate) type Filter = Box<dyn FnMut(NodeId, NodeId, &Envelope) -> bool>;
 

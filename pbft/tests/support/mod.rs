@@ -18,8 +18,8 @@ use tessera_pbft::invariants::{
 };
 use tessera_pbft::{
     Authenticator, Batch, Claim, Client, ClientDisk, ClientOutcome, ClientWrite, Digest, Envelope,
-    Keyring, KvCommand, KvOutcome, MemKv, Payload, PbftConfig, PbftDisk, PbftMode, PbftWrite,
-    PrePrepare, Replica, ViewChange, Vote,
+    Gateway, Keyring, KvCommand, KvOutcome, MemKv, Payload, PbftConfig, PbftDisk, PbftMode,
+    PbftWrite, PrePrepare, Replica, ViewChange, Vote,
 };
 pub(crate) mod hand;
 
@@ -604,13 +604,33 @@ impl Setup {
     }
 }
 
+/// A simulated node that may hold a correct replica: the invariants are
+/// checked over those.
+pub(crate) trait CorrectReplica {
+    /// The node's replica, if it is a correct one.
+    fn correct_replica(&self) -> Option<&Replica<MemKv>>;
+}
+
+impl CorrectReplica for SimNode {
+    fn correct_replica(&self) -> Option<&Replica<MemKv>> {
+        self.honest()
+    }
+}
+
+impl CorrectReplica for Gateway<MemKv> {
+    fn correct_replica(&self) -> Option<&Replica<MemKv>> {
+        Some(self.replica())
+    }
+}
+
 /// Runs a PBFT invariant over the running correct replicas of a simulated
 /// cluster.
 pub(crate) struct OnCorrectReplicas<I>(pub I);
 
-impl<I> Invariant<Cluster<SimNode, NodeDisk>> for OnCorrectReplicas<I>
+impl<I, P, D> Invariant<Cluster<P, D>> for OnCorrectReplicas<I>
 where
     I: for<'a> Invariant<[&'a Replica<MemKv>]>,
+    P: Protocol + CorrectReplica,
 {
     fn name(&self) -> &'static str {
         self.0.name()
@@ -620,8 +640,11 @@ where
         self.0.source()
     }
 
-    fn check(&mut self, cluster: &Cluster<SimNode, NodeDisk>) -> Result<(), Violation> {
-        let correct: Vec<&Replica<MemKv>> = cluster.running().filter_map(SimNode::honest).collect();
+    fn check(&mut self, cluster: &Cluster<P, D>) -> Result<(), Violation> {
+        let correct: Vec<&Replica<MemKv>> = cluster
+            .running()
+            .filter_map(CorrectReplica::correct_replica)
+            .collect();
         self.0
             .check(&correct[..])
             .map_err(|violation| violation.at(cluster.now()))
@@ -629,9 +652,12 @@ where
 }
 
 /// Registers every PBFT invariant on a simulation.
-pub(crate) fn add_invariants<W: Workload<SimNode>>(
-    sim: &mut tessera_sim::Simulation<SimNode, NodeDisk, W>,
-) {
+pub(crate) fn add_invariants<P, D, W>(sim: &mut tessera_sim::Simulation<P, D, W>)
+where
+    P: Protocol + CorrectReplica + 'static,
+    D: DurableState<P::Write> + 'static,
+    W: Workload<P>,
+{
     sim.add_invariant(OnCorrectReplicas(ExecutionAgreement::default()));
     sim.add_invariant(OnCorrectReplicas(PreparedUniqueness));
     sim.add_invariant(OnCorrectReplicas(CheckpointAgreement::default()));
