@@ -19,6 +19,7 @@
 //! cargo bench -p tessera-bench --bench paxos
 //! TESSERA_BENCH_SECONDS=1 cargo bench -p tessera-bench --bench paxos   # shorter
 //! TESSERA_BENCH_ONLY=multi TESSERA_BENCH_CLIENTS=1,64 cargo bench -p tessera-bench --bench paxos
+//! TESSERA_BENCH_ONLY=versus cargo bench -p tessera-bench --bench paxos   # Multi-Paxos and omnipaxos only
 //! ```
 //!
 //! Every system is driven by one thread: a sans-IO node needs nothing
@@ -62,13 +63,13 @@ fn seconds() -> Duration {
 }
 
 /// `TESSERA_BENCH_ONLY=multi` (or `epaxos`) runs one part alone, for
-/// profiling.
+/// profiling; `versus` runs Multi-Paxos and omnipaxos side by side.
 fn only() -> Option<String> {
     std::env::var("TESSERA_BENCH_ONLY").ok()
 }
 
 /// `TESSERA_BENCH_CLIENTS=1,64` picks the client counts of a
-/// `TESSERA_BENCH_ONLY=multi` run (all three by default).
+/// `TESSERA_BENCH_ONLY=multi` or `versus` run (all three by default).
 fn client_counts() -> Vec<usize> {
     std::env::var("TESSERA_BENCH_CLIENTS")
         .ok()
@@ -97,6 +98,27 @@ fn main() {
                 throughput(&run),
                 percentile(&run, 0.5),
                 percentile(&run, 0.99)
+            );
+        }
+        return;
+    }
+    if only().as_deref() == Some("versus") {
+        // Multi-Paxos and omnipaxos alone, side by side in the same run:
+        // the ratio the issue's target is about, without tessera-raft and
+        // EPaxos.
+        for clients in client_counts() {
+            let multi = multi_cluster::run(clients, duration);
+            let omni = omnipaxos_cluster::run(clients, duration);
+            println!(
+                "{clients} clients: Multi-Paxos {:.0} entries/s (p50 {:.1?}, p99 {:.1?}), \
+                 omnipaxos {:.0} entries/s (p50 {:.1?}, p99 {:.1?}): {:.2}x",
+                throughput(&multi),
+                percentile(&multi, 0.5),
+                percentile(&multi, 0.99),
+                throughput(&omni),
+                percentile(&omni, 0.5),
+                percentile(&omni, 0.99),
+                throughput(&multi) / throughput(&omni)
             );
         }
         return;

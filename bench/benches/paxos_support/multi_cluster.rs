@@ -1,10 +1,13 @@
 //! tessera-paxos Multi-Paxos: three nodes, in-memory logs (a `MemLog`
-//! each, written and confirmed at once), empty commands, a no-op state
-//! machine.
+//! each, written at once and confirmed at the end of the node's turn),
+//! empty commands, a no-op state machine. Requests that arrive together
+//! go to the leader in one call ([`MultiPaxos::handle_requests`]), and the
+//! closed loop answers clients once the cluster has settled, as
+//! omnipaxos's loop does.
 
 use std::time::Duration;
 
-use tessera_core::DurableState;
+use tessera_core::{ActionOf, DurableState, RequestId};
 use tessera_paxos::multi::{
     Configuration, MultiPaxos, MultiPaxosConfig, PaxosDisk, PaxosWrite, QuorumSpec, Request,
     Response, StateMachine,
@@ -37,6 +40,16 @@ fn write(disk: &mut PaxosDisk<()>, write: PaxosWrite<()>) {
     disk.apply(write);
 }
 
+/// Requests that arrive together go to the node in one call.
+fn hand_off(
+    node: &mut MultiPaxos<Noop>,
+    now: tessera_core::Instant,
+    requests: &mut Vec<(RequestId, Request<(), ()>)>,
+    out: &mut Vec<ActionOf<MultiPaxos<Noop>>>,
+) {
+    node.handle_requests(now, requests.drain(..), out);
+}
+
 /// The leader's window: one slot in flight by default
 /// (`TESSERA_PAXOS_WINDOW` overrides it). The cluster runs on one thread,
 /// so slots in flight together buy no parallelism; with one, every command
@@ -54,7 +67,7 @@ pub(crate) fn run(clients: usize, duration: Duration) -> Run {
     let spec = QuorumSpec::Majority(IDS.to_vec());
     let disks: Vec<PaxosDisk<()>> = IDS.iter().map(|_| PaxosDisk::without_audit()).collect();
     let mut cluster: Cluster<MultiPaxos<Noop>, PaxosDisk<()>> =
-        Cluster::new(IDS.to_vec(), Vec::new(), disks, write);
+        Cluster::new(IDS.to_vec(), Vec::new(), disks, write).with_hand_off(hand_off);
     let now = cluster.now();
     cluster.nodes = IDS
         .iter()

@@ -1,6 +1,8 @@
 //! A single-threaded driver for any sans-IO Tessera node: messages go
 //! straight into the receiver's inbox, writes are applied to the node's
-//! in-memory disk at once and confirmed, ticks come from the wall clock.
+//! in-memory disk at once and confirmed together once the node has
+//! handled everything waiting for it (a disk thread's group commit), ticks
+//! come from the wall clock.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant as WallInstant};
@@ -26,11 +28,31 @@ pub(crate) struct Cluster<P: Protocol, D> {
     disks: Vec<D>,
     write: fn(&mut D, P::Write),
     ids: Vec<NodeId>,
-    inbox: VecDeque<(usize, InputOf<P>)>,
+    /// The messages waiting for each node, oldest first, with their
+    /// sender.
+    inboxes: Vec<VecDeque<(NodeId, P::Message)>>,
+    /// Whether each node's timer is due.
+    ticks: Vec<bool>,
+    /// The last write each node asked for: already applied to its disk,
+    /// not yet confirmed to it.
+    unconfirmed: Vec<Option<PersistId>>,
+    /// Where the next scan for a node with work starts.
+    next: usize,
     actions: Vec<ActionOf<P>>,
     /// Requests answered, with the answer.
     pub(crate) answered: Vec<(RequestId, P::Response)>,
+    /// How a node takes several requests in one call, if it can: then
+    /// the closed loop runs as omnipaxos's does (see [`closed_loop`]).
+    hand_off: Option<HandOff<P>>,
 }
+
+/// Hands a node several requests that arrived together in one call.
+pub(crate) type HandOff<P> = fn(
+    &mut P,
+    tessera_core::Instant,
+    &mut Vec<(RequestId, <P as Protocol>::Request)>,
+    &mut Vec<ActionOf<P>>,
+);
 
 impl<P: Protocol, D> Cluster<P, D> {
     pub(crate) fn new(
@@ -40,6 +62,7 @@ impl<P: Protocol, D> Cluster<P, D> {
         write: fn(&mut D, P::Write),
     ) -> Self {
         let clock = SystemClock::new();
+        let n = ids.len();
         Cluster {
             cached_now: clock.now(),
             steps: 0,
@@ -48,10 +71,22 @@ impl<P: Protocol, D> Cluster<P, D> {
             disks,
             write,
             ids,
-            inbox: VecDeque::new(),
+            inboxes: (0..n).map(|_| VecDeque::new()).collect(),
+            ticks: vec![false; n],
+            unconfirmed: vec![None; n],
+            next: 0,
             actions: Vec::new(),
             answered: Vec::new(),
+            hand_off: None,
         }
+    }
+
+    /// Requests that arrive together go to their node in one call, and
+    /// clients are answered once the cluster has settled (see
+    /// [`closed_loop`]).
+    pub(crate) fn with_hand_off(mut self, hand_off: HandOff<P>) -> Self {
+        self.hand_off = Some(hand_off);
+        self
     }
 
     pub(crate) fn now(&self) -> tessera_core::Instant {
@@ -67,41 +102,78 @@ impl<P: Protocol, D> Cluster<P, D> {
         let now = self.cached_now;
         for (at, node) in self.nodes.iter().enumerate() {
             if node.next_deadline().is_some_and(|d| d <= now) {
-                self.inbox.push_back((at, Input::Tick));
+                self.ticks[at] = true;
             }
         }
     }
 
     /// Hands a client's request to node `at` at once (as omnipaxos's loop
-    /// appends a client's entry at once) and performs what it asks.
+    /// appends a client's entry at once) and performs what it asks; the
+    /// writes it asks for are confirmed on the node's next turn.
     pub(crate) fn request(&mut self, at: usize, id: RequestId, request: P::Request) {
-        self.deliver(at, Input::Request { id, request });
+        self.handle(at, Input::Request { id, request });
     }
 
-    /// Handles one input and performs what it asks; false if the inbox was
-    /// empty. A node's writes are durable the moment they are performed
-    /// (the disk is memory), so their confirmation is handled at once,
-    /// before anything else queued.
+    /// Hands node `at` every request in `requests` (emptied), in one call
+    /// with a hand-off, one by one otherwise.
+    pub(crate) fn request_all(&mut self, at: usize, requests: &mut Vec<(RequestId, P::Request)>) {
+        let Some(hand_off) = self.hand_off else {
+            for (id, request) in requests.drain(..) {
+                self.request(at, id, request);
+            }
+            return;
+        };
+        self.steps += 1;
+        let now = self.cached_now;
+        let mut actions = std::mem::take(&mut self.actions);
+        hand_off(&mut self.nodes[at], now, requests, &mut actions);
+        requests.clear();
+        self.perform(at, &mut actions);
+        self.actions = actions;
+    }
+
+    /// Whether any node has anything to do.
+    pub(crate) fn idle(&self) -> bool {
+        (0..self.nodes.len()).all(|at| !self.has_work(at))
+    }
+
+    fn has_work(&self, at: usize) -> bool {
+        self.ticks[at] || self.unconfirmed[at].is_some() || !self.inboxes[at].is_empty()
+    }
+
+    /// Gives the next node with work (round robin) its turn; false if no
+    /// node has any. In a turn the node handles its due tick and every
+    /// message waiting for it, one at a time, then one `Persisted`
+    /// covering every write it asked for meanwhile — all applied to its
+    /// disk already — and again, until nothing is left for it.
     pub(crate) fn step(&mut self) -> bool {
-        let Some((at, input)) = self.inbox.pop_front() else {
+        let n = self.nodes.len();
+        let Some(at) = (0..n)
+            .map(|i| (self.next + i) % n)
+            .find(|&at| self.has_work(at))
+        else {
             return false;
         };
-        self.deliver(at, input);
+        self.next = (at + 1) % n;
+        loop {
+            if std::mem::take(&mut self.ticks[at]) {
+                self.handle(at, Input::Tick);
+            }
+            while let Some((from, message)) = self.inboxes[at].pop_front() {
+                self.handle(at, Input::Message { from, message });
+            }
+            match self.unconfirmed[at].take() {
+                Some(up_to) => self.handle(at, Input::Persisted { up_to }),
+                None => break,
+            }
+        }
         true
     }
 
-    /// Hands `input` to node `at`, then the confirmations of the writes it
-    /// asked for.
-    fn deliver(&mut self, at: usize, input: InputOf<P>) {
-        let mut durable = self.handle(at, input);
-        while let Some(up_to) = durable {
-            durable = self.handle(at, Input::Persisted { up_to });
-        }
-    }
-
-    /// Hands `input` to node `at` and performs its actions; returns the
-    /// last write it asked for, now durable, if any.
-    fn handle(&mut self, at: usize, input: InputOf<P>) -> Option<PersistId> {
+    /// Hands `input` to node `at` and performs its actions: messages go
+    /// to their receiver's inbox, writes to the node's disk (their
+    /// confirmation waits for the end of its turn), answers to `answered`.
+    fn handle(&mut self, at: usize, input: InputOf<P>) {
         self.steps += 1;
         if self.steps.is_multiple_of(CLOCK_EVERY) {
             self.cached_now = self.clock.now();
@@ -109,24 +181,27 @@ impl<P: Protocol, D> Cluster<P, D> {
         let now = self.cached_now;
         let mut actions = std::mem::take(&mut self.actions);
         self.nodes[at].handle(now, input, &mut actions);
-        let mut durable = None;
+        self.perform(at, &mut actions);
+        self.actions = actions;
+    }
+
+    /// Performs what node `at` asked for.
+    fn perform(&mut self, at: usize, actions: &mut Vec<ActionOf<P>>) {
         for action in actions.drain(..) {
             match action {
                 Action::Send { to, message } => {
                     let from = self.ids[at];
                     let to = self.position(to);
-                    self.inbox.push_back((to, Input::Message { from, message }));
+                    self.inboxes[to].push_back((from, message));
                 }
                 Action::Persist { id, write } => {
                     (self.write)(&mut self.disks[at], write);
-                    durable = Some(id);
+                    self.unconfirmed[at] = Some(id);
                 }
                 Action::Reply { id, response } => self.answered.push((id, response)),
                 Action::ModeChanged(_) => {}
             }
         }
-        self.actions = actions;
-        durable
     }
 
     /// Runs until nothing is left to do.
@@ -142,9 +217,19 @@ pub(crate) struct Run {
     pub(crate) latencies: Vec<u64>,
 }
 
+/// Requests waiting to be handed over, grouped by node.
+type ByNode<R> = Vec<(usize, Vec<(RequestId, R)>)>;
+
 /// Runs `clients` closed-loop clients for `duration`: each sends one
 /// request (to the node `target` picks for it) and, once answered, the
 /// next. `counts` says whether an answer completes an operation.
+///
+/// Without a hand-off a client is answered the moment its node replies,
+/// and its next request is handed over at once, one request per call.
+/// With one ([`Cluster::with_hand_off`]) the loop runs as omnipaxos's
+/// does: messages move until none are left, then every client whose
+/// answer came is answered and its next request handed over, together
+/// with the others' for the same node, in one call.
 pub(crate) fn closed_loop<P: Protocol, D>(
     cluster: &mut Cluster<P, D>,
     clients: usize,
@@ -156,30 +241,49 @@ pub(crate) fn closed_loop<P: Protocol, D>(
     // Read once: looking the variable up per answer costs as much as a
     // fair share of a commit.
     let report_slow = std::env::var_os("TESSERA_BENCH_SLOW").is_some();
+    let when_settled = cluster.hand_off.is_some();
     let mut latencies = Vec::with_capacity(1 << 20);
     let mut started = vec![WallInstant::now(); clients];
     let mut sequence = vec![0u64; clients];
     let start = WallInstant::now();
     let deadline = start + duration;
+    // Next requests, grouped by node: (node, requests for it).
+    let mut next: ByNode<P::Request> = Vec::new();
+    let queue_request =
+        |next: &mut ByNode<P::Request>, at: usize, id: RequestId, request: P::Request| match next
+            .iter_mut()
+            .find(|(node, _)| *node == at)
+        {
+            Some((_, requests)) => requests.push((id, request)),
+            None => next.push((at, vec![(id, request)])),
+        };
     for client in 0..clients {
         let id = RequestId(client as u64);
         let at = target(client);
-        cluster.request(at, id, request(client, 0));
+        queue_request(&mut next, at, id, request(client, 0));
+    }
+    for (at, requests) in next.iter_mut() {
+        cluster.request_all(*at, requests);
     }
     let mut running = clients;
     let mut steps = 0u64;
     let mut last_answer = start;
     let mut answered = Vec::new();
     while running > 0 {
-        if !cluster.step() {
+        if cluster.step() {
+            steps += 1;
+            if steps.is_multiple_of(4096) {
+                cluster.tick_due();
+            }
+            if when_settled {
+                continue;
+            }
+        } else if cluster.answered.is_empty() {
             cluster.tick_due();
-            if cluster.inbox.is_empty() {
+            if cluster.idle() {
                 std::thread::yield_now();
             }
-        }
-        steps += 1;
-        if steps.is_multiple_of(4096) {
-            cluster.tick_due();
+            continue;
         }
         if cluster.answered.is_empty() {
             continue;
@@ -205,10 +309,19 @@ pub(crate) fn closed_loop<P: Protocol, D>(
                 started[client] = now;
                 let id = RequestId((sequence[client] << CLIENT_BITS) | client as u64);
                 let at = target(client);
-                let next = request(client, sequence[client]);
-                cluster.request(at, id, next);
+                let next_request = request(client, sequence[client]);
+                if when_settled {
+                    queue_request(&mut next, at, id, next_request);
+                } else {
+                    cluster.request(at, id, next_request);
+                }
             } else {
                 running -= 1;
+            }
+        }
+        for (at, requests) in next.iter_mut() {
+            if !requests.is_empty() {
+                cluster.request_all(*at, requests);
             }
         }
     }

@@ -339,8 +339,9 @@ impl<S: StateMachine> MultiPaxos<S> {
             return;
         }
         leadership.queue.push_back((id, command));
-        // With the window full the command just waits for the next slot.
-        if leadership.in_flight.len() < self.config.window {
+        // With the window full the command just waits for the next slot;
+        // requests handed over together are proposed once all are in.
+        if !self.holding_proposals && leadership.in_flight.len() < self.config.window {
             self.flush(now, out);
         }
     }

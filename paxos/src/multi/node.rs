@@ -198,6 +198,10 @@ pub struct MultiPaxos<S: StateMachine> {
     pub(crate) boot_writes: Vec<PaxosWrite<S::Command>>,
     /// Replaying the log at boot: no writes may be emitted.
     pub(crate) booting: bool,
+    /// Requests are being handed over together
+    /// ([`handle_requests`](MultiPaxos::handle_requests)): the leader
+    /// queues their commands and proposes them once all are in.
+    pub(crate) holding_proposals: bool,
 }
 
 impl<S: StateMachine> MultiPaxos<S> {
@@ -331,6 +335,7 @@ impl<S: StateMachine> MultiPaxos<S> {
             proposals: Audit::new(audit),
             boot_writes,
             booting: true,
+            holding_proposals: false,
             config,
         };
         if let Some(snapshot) = &node.snapshot {
@@ -483,6 +488,35 @@ impl<S: StateMachine> MultiPaxos<S> {
         }
     }
 
+    /// Handles several client requests that arrived together, in order:
+    /// the same as handing each over as an [`Input::Request`], except that
+    /// the leader queues every command first and then proposes them
+    /// together (in as few slots as its window and
+    /// [`batch_max`](MultiPaxosConfig::batch_max) allow) instead of
+    /// proposing the first one alone when its window has room. A driver
+    /// that reads many requests at once (from a socket, from a channel)
+    /// hands them over this way.
+    pub fn handle_requests(
+        &mut self,
+        now: Instant,
+        requests: impl IntoIterator<Item = (RequestId, Request<S::Command, S::Query>)>,
+        out: &mut Vec<ActionOf<Self>>,
+    ) {
+        self.finish_boot_writes(out);
+        self.holding_proposals = true;
+        for (id, request) in requests {
+            self.on_request(id, request, now, out);
+        }
+        self.holding_proposals = false;
+        if let Role::Leader(leadership) = &self.role
+            && !leadership.queue.is_empty()
+            && leadership.in_flight.len() < self.config.window
+        {
+            self.flush(now, out);
+        }
+        self.update_mode(now, out);
+    }
+
     /// What this node counted.
     pub fn counters(&self) -> MultiPaxosCounters {
         self.counters
@@ -569,6 +603,15 @@ impl<S: StateMachine> MultiPaxos<S> {
                 self.persist(PaxosWrite::Log(LogWrite::TruncateFrom(from)), out);
                 self.persist(PaxosWrite::Log(LogWrite::Append(suffix)), out);
                 Some(self.persist_hard_state(out))
+            }
+        }
+    }
+
+    /// Emits the writes a restart must finish, on the first input.
+    fn finish_boot_writes(&mut self, out: &mut Vec<ActionOf<Self>>) {
+        if !self.boot_writes.is_empty() {
+            for write in std::mem::take(&mut self.boot_writes) {
+                self.persist(write, out);
             }
         }
     }
@@ -952,11 +995,7 @@ impl<S: StateMachine> Protocol for MultiPaxos<S> {
     }
 
     fn handle(&mut self, now: Instant, input: InputOf<Self>, out: &mut Vec<ActionOf<Self>>) {
-        if !self.boot_writes.is_empty() {
-            for write in std::mem::take(&mut self.boot_writes) {
-                self.persist(write, out);
-            }
-        }
+        self.finish_boot_writes(out);
         match input {
             Input::Request { id, request } => self.on_request(id, request, now, out),
             Input::Message { from, message } => self.on_message(from, message, now, out),
@@ -981,5 +1020,206 @@ impl<S: StateMachine> ObservedLearner for MultiPaxos<S> {
 
     fn commands_of(value: &SlotValue<S::Command>) -> Vec<S::Command> {
         value.commands().to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::multi::QuorumSpec;
+    use tessera_core::DurableState;
+
+    /// A counter: each command adds to it.
+    #[derive(Default)]
+    struct Counter(u64);
+
+    impl StateMachine for Counter {
+        type Command = u64;
+        type Output = u64;
+        type Query = ();
+        type QueryOutput = u64;
+        fn apply(&mut self, _slot: u64, add: &u64) -> u64 {
+            self.0 += add;
+            self.0
+        }
+        fn query(&self, _: &()) -> u64 {
+            self.0
+        }
+        fn snapshot(&self) -> Vec<u8> {
+            self.0.to_le_bytes().to_vec()
+        }
+        fn restore(&mut self, bytes: &[u8]) -> Result<(), String> {
+            self.0 = u64::from_le_bytes(bytes.try_into().map_err(|_| "not a counter")?);
+            Ok(())
+        }
+    }
+
+    type Node = MultiPaxos<Counter>;
+
+    /// Three nodes, their disks, and what is still to be delivered.
+    struct Cluster {
+        nodes: Vec<Node>,
+        disks: Vec<PaxosDisk<u64>>,
+        inbox: VecDeque<(NodeId, InputOf<Node>)>,
+        replies: Vec<(RequestId, Response<u64, u64>)>,
+        /// Every `Accept` sent: (first slot, slots, commands per slot).
+        accepts: Vec<(u64, Vec<usize>)>,
+    }
+
+    impl Cluster {
+        fn new(window: usize) -> Self {
+            let ids = [1, 2, 3];
+            let initial = Configuration::initial(QuorumSpec::Majority(ids.to_vec()));
+            let disks: Vec<PaxosDisk<u64>> =
+                ids.iter().map(|_| PaxosDisk::without_audit()).collect();
+            let nodes = ids
+                .iter()
+                .zip(&disks)
+                .map(|(&id, disk)| {
+                    let mut config = MultiPaxosConfig::new(id, initial.clone()).expect("valid");
+                    config.window = window;
+                    MultiPaxos::boot(config, disk, Counter::default(), id, Instant::ZERO)
+                        .expect("boots")
+                })
+                .collect();
+            Cluster {
+                nodes,
+                disks,
+                inbox: VecDeque::new(),
+                replies: Vec::new(),
+                accepts: Vec::new(),
+            }
+        }
+
+        fn perform(&mut self, at: NodeId, actions: Vec<ActionOf<Node>>) {
+            for action in actions {
+                match action {
+                    Action::Persist { id, write } => {
+                        self.disks[(at - 1) as usize].apply(write);
+                        self.inbox.push_back((at, Input::Persisted { up_to: id }));
+                    }
+                    Action::Send { to, message } => {
+                        if let Message::Accept {
+                            first_slot, values, ..
+                        } = &message
+                        {
+                            let sizes = values.iter().map(|v| v.commands().len()).collect();
+                            self.accepts.push((*first_slot, sizes));
+                        }
+                        self.inbox
+                            .push_back((to, Input::Message { from: at, message }));
+                    }
+                    Action::Reply { id, response } => self.replies.push((id, response)),
+                    Action::ModeChanged(_) => {}
+                }
+            }
+        }
+
+        fn run(&mut self, now: Instant) {
+            while let Some((at, input)) = self.inbox.pop_front() {
+                let mut actions = Vec::new();
+                self.nodes[(at - 1) as usize].handle(now, input, &mut actions);
+                self.perform(at, actions);
+            }
+        }
+
+        /// Runs until a leader is elected; returns it and the time.
+        fn elect(&mut self) -> (NodeId, Instant) {
+            let mut now = Instant::ZERO;
+            while !self.nodes.iter().any(|n| n.is_leader()) {
+                now = now + Duration::from_millis(10);
+                for id in 1..=3u64 {
+                    if self.nodes[(id - 1) as usize]
+                        .next_deadline()
+                        .is_some_and(|d| d <= now)
+                    {
+                        self.inbox.push_back((id, Input::Tick));
+                    }
+                }
+                self.run(now);
+            }
+            let leader = self.nodes.iter().find(|n| n.is_leader()).expect("elected");
+            (leader.id(), now)
+        }
+    }
+
+    #[test]
+    fn requests_handed_over_together_go_out_in_one_slot() {
+        let mut cluster = Cluster::new(1);
+        let (leader, now) = cluster.elect();
+        cluster.accepts.clear();
+        let requests = (1..=5).map(|i| (RequestId(i), Request::Propose(i)));
+        let mut actions = Vec::new();
+        cluster.nodes[(leader - 1) as usize].handle_requests(now, requests, &mut actions);
+        cluster.perform(leader, actions);
+        cluster.run(now);
+        // One slot of five commands, sent once to each follower.
+        let first = cluster.accepts[0].0;
+        assert_eq!(cluster.accepts, vec![(first, vec![5]), (first, vec![5])]);
+        // Each request gets its own answer, in order, from that slot.
+        let answers: Vec<(RequestId, Response<u64, u64>)> = (1..=5u64)
+            .map(|i| {
+                let output = (1..=i).sum();
+                (
+                    RequestId(i),
+                    Response::Applied {
+                        slot: first,
+                        output,
+                    },
+                )
+            })
+            .collect();
+        assert_eq!(cluster.replies, answers);
+        // The followers hold the same slot.
+        for node in &cluster.nodes {
+            assert_eq!(
+                node.slot_value(first).map(|v| v.commands().to_vec()),
+                Some(vec![1, 2, 3, 4, 5])
+            );
+        }
+    }
+
+    #[test]
+    fn requests_handed_over_together_respect_the_window_and_a_follower_refuses() {
+        let mut cluster = Cluster::new(1);
+        let (leader, now) = cluster.elect();
+        // One request in flight fills the window: the next five wait and
+        // then go out together in the next slot.
+        let mut actions = Vec::new();
+        cluster.nodes[(leader - 1) as usize].handle(
+            now,
+            Input::Request {
+                id: RequestId(100),
+                request: Request::Propose(100),
+            },
+            &mut actions,
+        );
+        let requests = (1..=5).map(|i| (RequestId(i), Request::Propose(i)));
+        cluster.nodes[(leader - 1) as usize].handle_requests(now, requests, &mut actions);
+        cluster.accepts.clear();
+        cluster.perform(leader, actions);
+        assert_eq!(cluster.accepts.len(), 2, "only the first slot went out");
+        cluster.run(now);
+        let sizes: Vec<Vec<usize>> = cluster.accepts.iter().map(|(_, s)| s.clone()).collect();
+        assert_eq!(sizes, vec![vec![1], vec![1], vec![5], vec![5]]);
+        assert_eq!(cluster.replies.len(), 6);
+        // A follower answers every request it is handed: not the leader.
+        let follower = if leader == 1 { 2 } else { 1 };
+        let mut actions = Vec::new();
+        let requests = (7..=8).map(|i| (RequestId(i), Request::Propose(i)));
+        cluster.nodes[(follower - 1) as usize].handle_requests(now, requests, &mut actions);
+        let refused = actions
+            .iter()
+            .filter(|a| {
+                matches!(
+                    a,
+                    Action::Reply {
+                        response: Response::NotLeader { leader: Some(_) },
+                        ..
+                    }
+                )
+            })
+            .count();
+        assert_eq!(refused, 2);
     }
 }
