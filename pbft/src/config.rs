@@ -64,7 +64,11 @@ pub struct PbftConfig {
     /// retransmit what it lacks.
     pub status_interval: Duration,
     /// A replica that has heard from fewer than `2f` peers within this
-    /// long, while it has work, reports the Floor mode.
+    /// long, while it has work, reports the Floor mode — and does not
+    /// start a view change (it could not complete it, and could never take
+    /// it back). Keep it below `view_change_timeout`, so that a replica cut
+    /// off from the others knows it before its view-change timer expires,
+    /// and above twice `status_interval` (a peer answers a status at once).
     pub peer_silence_timeout: Duration,
     /// A client multicasts its request again after this long without
     /// `f + 1` matching replies; doubled at each retry.
@@ -141,7 +145,7 @@ impl PbftConfig {
             view_change_timeout: Duration::from_millis(500),
             view_change_timeout_max: Duration::from_secs(30),
             status_interval: Duration::from_millis(100),
-            peer_silence_timeout: Duration::from_secs(1),
+            peer_silence_timeout: Duration::from_millis(300),
             client_retransmit_timeout: Duration::from_millis(300),
             client_retransmit_timeout_max: Duration::from_secs(5),
             authentication: Authentication::Macs,

@@ -341,15 +341,19 @@ fn view_change_timers_back_off() {
     cluster.crash(1);
     cluster.crash(2);
     cluster.submit(CLIENT_BASE, put("x", "1"));
-    cluster.run_for(base * 2, TICK);
-    // Two replicas cannot form a quorum of 3: stuck changing to view 1.
-    assert_eq!(cluster.replica(3).view(), 1);
-    assert!(!cluster.replica(3).is_view_active());
-    assert_eq!(cluster.replica(3).mode(), PbftMode::Stalled);
-    assert_eq!(cluster.replica(3).view_change_timeout(), base);
-    // Replica 1 back: three replicas ask for view 1, whose primary is still
-    // down; the new-view timer expires and they move to view 2, waiting
-    // twice as long.
+    cluster.run_for(base * 4, TICK);
+    // Two replicas cannot form a quorum of 3, and each hears from fewer
+    // than 2f others: neither starts a view change it could not complete
+    // (and could never take back); both wait, stalled, in view 0.
+    for id in [3, 4] {
+        assert_eq!(cluster.replica(id).view(), 0);
+        assert!(cluster.replica(id).is_view_active());
+        assert_eq!(cluster.replica(id).mode(), PbftMode::Stalled);
+        assert_eq!(cluster.replica(id).view_change_timeout(), base);
+    }
+    // Replica 1 back: three replicas hear each other and ask for view 1,
+    // whose primary is still down; the new-view timer expires and they
+    // move to view 2, waiting twice as long.
     // (New views are held back for a moment, to look at the timeout.)
     cluster.filter = Some(Box::new(|_, _, message| {
         !matches!(message.payload, Payload::NewView(_))
