@@ -243,7 +243,7 @@ impl<S: StateMachine> MultiPaxos<S> {
         &mut self,
         first: u64,
         values: Vec<SlotValue<S::Command>>,
-        requests: Vec<Vec<RequestId>>,
+        requests: impl IntoIterator<Item = Vec<RequestId>>,
         now: Instant,
         out: &mut Vec<ActionOf<Self>>,
     ) {
@@ -285,8 +285,27 @@ impl<S: StateMachine> MultiPaxos<S> {
                 });
             }
         }
-        let mut slot = first;
         let bytes_max = self.config.message_bytes_max;
+        // The usual case: every slot fits in one message.
+        let fits = values.len() <= ACCEPT_SLOTS_MAX && {
+            let mut bytes = 0usize;
+            values.iter().all(|value| {
+                bytes = bytes.saturating_add(Self::value_bytes(value));
+                bytes <= bytes_max
+            })
+        };
+        if fits {
+            let accept = Message::Accept {
+                ballot,
+                first_slot: first,
+                values,
+                commit,
+            };
+            self.send_to_peers(accept, out);
+            self.count_durable_self_votes(now, out);
+            return;
+        }
+        let mut slot = first;
         for chunk in split_within(values, ACCEPT_SLOTS_MAX, bytes_max, Self::value_bytes) {
             let len = chunk.len() as u64;
             let accept = Message::Accept {
@@ -364,7 +383,7 @@ impl<S: StateMachine> MultiPaxos<S> {
             return;
         }
         let mut values = Vec::new();
-        let mut requests = Vec::new();
+        let mut requests = std::mem::take(&mut self.scratch_requests);
         while leadership.in_flight.len() + values.len() < window
             && (!leadership.queue.is_empty() || leadership.barrier_wanted)
         {
@@ -376,7 +395,9 @@ impl<S: StateMachine> MultiPaxos<S> {
             }
             let take = leadership.queue.len().min(batch_max);
             let mut commands = Vec::with_capacity(take);
-            let mut ids = Vec::with_capacity(take);
+            // A slot's request ids come back here once it is applied.
+            let mut ids = std::mem::take(&mut self.spare_ids);
+            ids.reserve(take);
             let mut bytes = 0usize;
             for _ in 0..take {
                 let Some((_, next)) = leadership.queue.front() else {
@@ -397,11 +418,13 @@ impl<S: StateMachine> MultiPaxos<S> {
             requests.push(ids);
         }
         if values.is_empty() {
+            self.scratch_requests = requests;
             return;
         }
         let first = leadership.next_slot;
         leadership.next_slot += values.len() as u64;
-        self.propose_slots(first, values, requests, now, out);
+        self.propose_slots(first, values, requests.drain(..), now, out);
+        self.scratch_requests = requests;
     }
 
     /// Answers `query` under the lease if `lease_allowed` and the lease is

@@ -185,17 +185,27 @@ impl<S: StateMachine> MultiPaxos<S> {
             let mut stop_sign = None;
             match value {
                 SlotValue::Batch(commands) => match requests {
-                    Some(ids) => {
-                        out.reserve(commands.len());
-                        let mut ids = ids.into_iter();
-                        for command in commands {
-                            let output = self.machine.apply(slot, command);
-                            if let Some(id) = ids.next() {
-                                out.push(Action::Reply {
-                                    id,
-                                    response: Response::Applied { slot, output },
-                                });
-                            }
+                    Some(mut ids) => {
+                        // Each command with its request (one per command):
+                        // the answers are written straight into `out`.
+                        let answered = ids.len().min(commands.len());
+                        let machine = &mut self.machine;
+                        out.extend(commands[..answered].iter().zip(ids.drain(..answered)).map(
+                            |(command, id)| Action::Reply {
+                                id,
+                                response: Response::Applied {
+                                    slot,
+                                    output: machine.apply(slot, command),
+                                },
+                            },
+                        ));
+                        for command in &commands[answered..] {
+                            machine.apply(slot, command);
+                        }
+                        ids.clear();
+                        // Kept for the leader's next slot.
+                        if ids.capacity() > self.spare_ids.capacity() {
+                            self.spare_ids = ids;
                         }
                     }
                     None => {

@@ -202,6 +202,10 @@ pub struct MultiPaxos<S: StateMachine> {
     /// ([`handle_requests`](MultiPaxos::handle_requests)): the leader
     /// queues their commands and proposes them once all are in.
     pub(crate) holding_proposals: bool,
+    /// The leader's per-slot request lists, kept between flushes (empty).
+    pub(crate) scratch_requests: Vec<Vec<RequestId>>,
+    /// An applied slot's request list, emptied, for the next slot.
+    pub(crate) spare_ids: Vec<RequestId>,
 }
 
 impl<S: StateMachine> MultiPaxos<S> {
@@ -336,6 +340,8 @@ impl<S: StateMachine> MultiPaxos<S> {
             boot_writes,
             booting: true,
             holding_proposals: false,
+            scratch_requests: Vec::new(),
+            spare_ids: Vec::new(),
             config,
         };
         if let Some(snapshot) = &node.snapshot {
