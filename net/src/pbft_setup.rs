@@ -88,3 +88,65 @@ pub async fn start_pbft_node<S: PbftApplication>(
     let setup = pbft_setup(config, state_machine, Arc::new(StdFs), RuntimeClock::new())?;
     start_node(config, setup, TokioNetwork).await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PeerConfig, write_pbft_keys};
+
+    fn config(dir: &std::path::Path, id: u64, nodes: u64) -> NodeConfig {
+        let peers = (1..=nodes)
+            .map(|id| PeerConfig {
+                id,
+                peer_address: format!("127.0.0.1:{}", 7000 + id),
+                client_address: format!("127.0.0.1:{}", 7100 + id),
+            })
+            .collect();
+        NodeConfig::new("test", id, dir.join(format!("node-{id}")), peers)
+    }
+
+    fn setup_error(config: &NodeConfig) -> String {
+        match pbft_setup(
+            config,
+            crate::ReplicatedMap::default(),
+            Arc::new(StdFs),
+            RuntimeClock::new(),
+        ) {
+            Ok(_) => panic!("the setup should be refused"),
+            Err(error) => error.to_string(),
+        }
+    }
+
+    #[test]
+    fn a_missing_or_foreign_key_file_and_too_few_nodes_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let mut node = config(dir.path(), 1, 4);
+        assert!(
+            setup_error(&node).contains("pbft.keys"),
+            "no key file configured"
+        );
+        let paths = write_pbft_keys(&dir.path().join("keys"), &[1, 2, 3, 4], 2).expect("keys");
+        node.pbft.gateway_clients = 2;
+        node.pbft.keys = Some(paths[1].clone());
+        let error = setup_error(&node);
+        assert!(error.contains("not of this node 1"), "{error}");
+        node.pbft.keys = Some(dir.path().join("missing.toml"));
+        assert!(setup_error(&node).contains("cannot read"));
+        node.pbft.keys = Some(paths[0].clone());
+        assert!(
+            pbft_setup(
+                &node,
+                crate::ReplicatedMap::default(),
+                Arc::new(StdFs),
+                RuntimeClock::new()
+            )
+            .is_ok()
+        );
+        let three = config(dir.path(), 1, 3);
+        let error = setup_error(&three);
+        assert!(
+            error.contains("peers") && error.contains("3f + 1"),
+            "{error}"
+        );
+    }
+}
