@@ -28,9 +28,9 @@ pub(crate) struct Cluster<P: Protocol, D> {
     disks: Vec<D>,
     write: fn(&mut D, P::Write),
     ids: Vec<NodeId>,
-    /// The messages waiting for each node, oldest first, with their
-    /// sender.
-    inboxes: Vec<VecDeque<(NodeId, P::Message)>>,
+    /// The messages waiting for each node, oldest first, as the inputs
+    /// that deliver them.
+    inboxes: Vec<VecDeque<InputOf<P>>>,
     /// Whether each node's timer is due.
     ticks: Vec<bool>,
     /// The last write each node asked for: already applied to its disk,
@@ -159,8 +159,8 @@ impl<P: Protocol, D> Cluster<P, D> {
             if std::mem::take(&mut self.ticks[at]) {
                 self.handle(at, Input::Tick);
             }
-            while let Some((from, message)) = self.inboxes[at].pop_front() {
-                self.handle(at, Input::Message { from, message });
+            while let Some(input) = self.inboxes[at].pop_front() {
+                self.handle(at, input);
             }
             match self.unconfirmed[at].take() {
                 Some(up_to) => self.handle(at, Input::Persisted { up_to }),
@@ -173,6 +173,7 @@ impl<P: Protocol, D> Cluster<P, D> {
     /// Hands `input` to node `at` and performs its actions: messages go
     /// to their receiver's inbox, writes to the node's disk (their
     /// confirmation waits for the end of its turn), answers to `answered`.
+    #[inline(always)]
     fn handle(&mut self, at: usize, input: InputOf<P>) {
         self.steps += 1;
         if self.steps.is_multiple_of(CLOCK_EVERY) {
@@ -192,13 +193,15 @@ impl<P: Protocol, D> Cluster<P, D> {
                 Action::Send { to, message } => {
                     let from = self.ids[at];
                     let to = self.position(to);
-                    self.inboxes[to].push_back((from, message));
+                    self.inboxes[to].push_back(Input::Message { from, message });
                 }
                 Action::Persist { id, write } => {
                     (self.write)(&mut self.disks[at], write);
                     self.unconfirmed[at] = Some(id);
                 }
-                Action::Reply { id, response } => self.answered.push((id, response)),
+                Action::Reply { id, response } => self
+                    .answered
+                    .extend(std::iter::once_with(|| (id, response))),
                 Action::ModeChanged(_) => {}
             }
         }

@@ -266,19 +266,18 @@ impl<S: StateMachine> MultiPaxos<S> {
             .unwrap_or_else(|| self.gate.last_assigned());
         self.self_votes.push_back((write, ballot, first, count));
         let commit = self.committed;
-        let quorums = Arc::clone(&self.quorums);
         if let Role::Leader(leadership) = &mut self.role {
             for (i, requests) in requests.into_iter().enumerate() {
                 let slot = first + i as u64;
                 leadership.in_flight.push_back(InFlight {
                     slot,
-                    accepts: VoteTally::new(
-                        Arc::clone(&quorums),
+                    accepts: Some(VoteTally::new(
+                        Arc::clone(&self.quorums),
                         Phase::Write,
                         ballot.epoch(),
                         slot,
                         (),
-                    ),
+                    )),
                     chosen: false,
                     requests,
                     sent_at: now,
@@ -414,7 +413,7 @@ impl<S: StateMachine> MultiPaxos<S> {
                 commands.push(command);
             }
             self.counters.commands_proposed += commands.len() as u64;
-            values.push(SlotValue::Batch(commands));
+            super::node::emit(&mut values, || SlotValue::Batch(commands));
             requests.push(ids);
         }
         if values.is_empty() {
@@ -570,17 +569,21 @@ impl<S: StateMachine> MultiPaxos<S> {
             if flight.chosen {
                 continue;
             }
-            if flight.accepts.record(from, ballot.epoch(), slot, &()) == Ok(VoteOutcome::Won) {
+            if let Some(tally) = &mut flight.accepts
+                && tally.record(from, ballot.epoch(), slot, &()) == Ok(VoteOutcome::Won)
+            {
                 flight.chosen = true;
                 newly_chosen = Some(offset as usize);
                 self.counters.slots_chosen += 1;
             }
         }
         if let Some(offset) = newly_chosen {
+            // The tally is done with: it becomes the certificate (no copy).
             self.last_certificate = leadership
                 .in_flight
-                .get(offset)
-                .and_then(|flight| flight.accepts.certificate())
+                .get_mut(offset)
+                .and_then(|flight| flight.accepts.take())
+                .and_then(|tally| tally.into_certificate().ok())
                 .map(|c| c.with_issued_at(now));
             self.advance_leader_commit(now, out);
         }
@@ -763,7 +766,11 @@ impl<S: StateMachine> MultiPaxos<S> {
         for flight in leadership.in_flight.iter_mut() {
             if !flight.chosen && flight.sent_at + timeout <= now {
                 flight.sent_at = now;
-                stale.push((flight.slot, flight.accepts.granted()));
+                let granted = flight
+                    .accepts
+                    .as_ref()
+                    .map_or(tessera_quorum::MemberSet::EMPTY, VoteTally::granted);
+                stale.push((flight.slot, granted));
             }
         }
         let commit = self.committed;

@@ -67,7 +67,9 @@ pub(crate) struct PendingRead<Q> {
 /// A slot the leader proposed and has not seen chosen (or not applied).
 pub(crate) struct InFlight {
     pub(crate) slot: u64,
-    pub(crate) accepts: VoteTally<(), Arc<PaxosQuorums>>,
+    /// The phase-two votes; taken once the slot is chosen, when it
+    /// becomes the leader's last commit certificate.
+    pub(crate) accepts: Option<VoteTally<(), Arc<PaxosQuorums>>>,
     pub(crate) chosen: bool,
     pub(crate) requests: Vec<RequestId>,
     pub(crate) sent_at: Instant,
@@ -482,7 +484,10 @@ impl<S: StateMachine> MultiPaxos<S> {
                     .map(|f| (
                         f.slot,
                         f.chosen,
-                        f.accepts.granted_nodes().collect::<Vec<_>>()
+                        f.accepts
+                            .iter()
+                            .flat_map(|t| t.granted_nodes())
+                            .collect::<Vec<_>>()
                     ))
                     .collect::<Vec<_>>(),
                 self.self_votes.iter().take(3).collect::<Vec<_>>(),
@@ -567,13 +572,14 @@ impl<S: StateMachine> MultiPaxos<S> {
     }
 
     /// Emits one write and returns its id.
+    #[inline(always)]
     pub(crate) fn persist(
         &mut self,
         write: PaxosWrite<S::Command>,
         out: &mut Vec<ActionOf<Self>>,
     ) -> PersistId {
         let id = self.gate.next_persist_id();
-        out.push(Action::Persist { id, write });
+        emit(out, || Action::Persist { id, write });
         id
     }
 
@@ -628,7 +634,7 @@ impl<S: StateMachine> MultiPaxos<S> {
         message: Message<S::Command>,
         out: &mut Vec<ActionOf<Self>>,
     ) {
-        out.push(Action::Send { to, message });
+        emit(out, || Action::Send { to, message });
     }
 
     /// A slot value's size against [`MultiPaxosConfig::message_bytes_max`].
@@ -649,13 +655,13 @@ impl<S: StateMachine> MultiPaxos<S> {
             return;
         };
         for next in peers {
-            out.push(Action::Send {
+            emit(out, || Action::Send {
                 to,
                 message: message.clone(),
             });
             to = next;
         }
-        out.push(Action::Send { to, message });
+        emit(out, || Action::Send { to, message });
     }
 
     pub(crate) fn reset_election_deadline(&mut self, now: Instant) {
@@ -949,6 +955,14 @@ impl<S: StateMachine> MultiPaxos<S> {
             }
         }
     }
+}
+
+/// Pushes the action `make` builds onto `out`, building it in place: a
+/// `push` builds it first and copies it in, and copying an action just
+/// built stalls the processor far longer than building it.
+#[inline(always)]
+pub(crate) fn emit<A>(out: &mut Vec<A>, make: impl FnOnce() -> A) {
+    out.extend(std::iter::once_with(make));
 }
 
 /// A random duration in `[base, 2 · base)`.
