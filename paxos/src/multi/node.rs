@@ -504,7 +504,9 @@ impl<S: StateMachine> MultiPaxos<S> {
     /// the leader queues every command first and then proposes them
     /// together (in as few slots as its window and
     /// [`batch_max`](MultiPaxosConfig::batch_max) allow) instead of
-    /// proposing the first one alone when its window has room. A driver
+    /// proposing the first one alone when its window has room (so all of
+    /// them count against [`queue_max`](MultiPaxosConfig::queue_max)
+    /// until then: those beyond it are answered `Overloaded`). A driver
     /// that reads many requests at once (from a socket, from a channel)
     /// hands them over this way.
     pub fn handle_requests(
@@ -515,8 +517,23 @@ impl<S: StateMachine> MultiPaxos<S> {
     ) {
         self.finish_boot_writes(out);
         self.holding_proposals = true;
+        let queue_max = self.config.queue_max;
         for (id, request) in requests {
-            self.on_request(id, request, now, out);
+            // A proposal at a leader with room goes straight to its queue.
+            let Request::Propose(command) = request else {
+                self.on_request(id, request, now, out);
+                continue;
+            };
+            self.proposals.record_with(|| command.clone());
+            match &mut self.role {
+                Role::Leader(leadership)
+                    if leadership.stop_slot.is_none() && leadership.queue.len() < queue_max =>
+                {
+                    leadership.queue.push_back((id, command));
+                }
+                Role::Leader(_) => self.propose(id, command, now, out),
+                _ => self.refuse_not_leader(id, out),
+            }
         }
         self.holding_proposals = false;
         if let Role::Leader(leadership) = &self.role
@@ -620,11 +637,17 @@ impl<S: StateMachine> MultiPaxos<S> {
     }
 
     /// Emits the writes a restart must finish, on the first input.
+    #[inline(always)]
     fn finish_boot_writes(&mut self, out: &mut Vec<ActionOf<Self>>) {
         if !self.boot_writes.is_empty() {
-            for write in std::mem::take(&mut self.boot_writes) {
-                self.persist(write, out);
-            }
+            self.emit_boot_writes(out);
+        }
+    }
+
+    #[cold]
+    fn emit_boot_writes(&mut self, out: &mut Vec<ActionOf<Self>>) {
+        for write in std::mem::take(&mut self.boot_writes) {
+            self.persist(write, out);
         }
     }
 
@@ -744,11 +767,7 @@ impl<S: StateMachine> MultiPaxos<S> {
             self.proposals.record_with(|| command.clone());
         }
         if !self.is_leader() {
-            let leader = self.leader.filter(|l| *l != self.id());
-            out.push(Action::Reply {
-                id,
-                response: Response::NotLeader { leader },
-            });
+            self.refuse_not_leader(id, out);
             return;
         }
         match request {
@@ -757,6 +776,15 @@ impl<S: StateMachine> MultiPaxos<S> {
             Request::BarrierRead(query) => self.read(id, query, false, now, out),
             Request::Reconfigure(spec) => self.reconfigure(id, spec, now, out),
         }
+    }
+
+    /// Answers a request this node cannot serve since it does not lead.
+    fn refuse_not_leader(&self, id: RequestId, out: &mut Vec<ActionOf<Self>>) {
+        let leader = self.leader.filter(|l| *l != self.id());
+        out.push(Action::Reply {
+            id,
+            response: Response::NotLeader { leader },
+        });
     }
 
     fn on_persisted(&mut self, up_to: PersistId, now: Instant, out: &mut Vec<ActionOf<Self>>) {
@@ -1241,5 +1269,36 @@ mod tests {
             })
             .count();
         assert_eq!(refused, 2);
+    }
+
+    #[test]
+    fn requests_handed_over_together_beyond_the_queue_are_overloaded() {
+        let mut cluster = Cluster::new(1);
+        let (leader, now) = cluster.elect();
+        let node = &mut cluster.nodes[(leader - 1) as usize];
+        node.config.queue_max = 2;
+        let mut actions = Vec::new();
+        // All wait in the queue until the end of the call: two fit.
+        let requests = (1..=4).map(|i| (RequestId(i), Request::Propose(i)));
+        node.handle_requests(now, requests, &mut actions);
+        let overloaded: Vec<RequestId> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Reply {
+                    id,
+                    response: Response::Overloaded,
+                } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(overloaded, vec![RequestId(3), RequestId(4)]);
+        cluster.perform(leader, actions);
+        cluster.run(now);
+        let applied = cluster
+            .replies
+            .iter()
+            .filter(|(_, r)| matches!(r, Response::Applied { .. }))
+            .count();
+        assert_eq!(applied, 2);
     }
 }
