@@ -9,7 +9,7 @@ use std::time::Duration;
 use tessera_net::{ClientTls, NetError, NodeConfig, ProtocolAdapter, ReadConsistency, RunningNode};
 
 use crate::demo::{Backend, DemoError, DemoOptions, run_demo};
-use crate::{KvClient, KvError, Versioned, start_kv_node, start_kv_paxos_node};
+use crate::{KvClient, KvError, Versioned, start_kv_node, start_kv_paxos_node, start_kv_pbft_node};
 
 /// Exit code: success.
 pub const EXIT_OK: u8 = 0;
@@ -22,11 +22,11 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// The usage text.
-pub const USAGE: &str = "tessera-kv: a replicated key-value service (Raft or Multi-Paxos over tessera-net, mutual TLS, durable storage)
+pub const USAGE: &str = "tessera-kv: a replicated key-value service (Raft, Multi-Paxos or PBFT over tessera-net, mutual TLS, durable storage)
 
 usage:
-  tessera-kv demo   [--nodes 3] [--quick] [--out DIR] [--clients 6] [--protocol raft|paxos]
-  tessera-kv serve  --config NODE.toml [--protocol raft|paxos]
+  tessera-kv demo   [--nodes 3] [--quick] [--out DIR] [--clients 6] [--protocol raft|paxos|pbft]
+  tessera-kv serve  --config NODE.toml [--protocol raft|paxos|pbft]
   tessera-kv get    KEY [--lease | --stale-ms N]        CONNECTION
   tessera-kv put    KEY VALUE                           CONNECTION
   tessera-kv cas    KEY NEW (--expect OLD | --expect-absent)   CONNECTION
@@ -37,7 +37,8 @@ usage:
 CONNECTION is --config NODE.toml (its peers' client addresses and its certificates)
 or --connect ADDR,ADDR,.. [--cluster C --ca CA.pem [--cert C.pem --key K.pem]].
 Client commands give up after --timeout-ms (default 5000), retrying refusals until then.
-Node configuration files are tessera-net's (`tessera-node init --dir DIR` writes a set).
+Node configuration files are tessera-net's (`tessera-node init --dir DIR` writes a set;
+add --protocol pbft for PBFT's keys). The demo runs 3 nodes, or 4 under PBFT (3f + 1, f = 1).
 Exit codes: 0 ok, 1 operation failed, 2 bad input, 130 interrupted.";
 
 /// A failure: the message (one line) and the exit code.
@@ -180,7 +181,6 @@ fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 fn protocol(arguments: &mut Arguments) -> Result<Backend, Failure> {
     let backend = Backend::parse(&arguments.take("protocol").unwrap_or_else(|| "raft".into()))
         .map_err(usage)?;
-    backend.check_available().map_err(usage)?;
     Ok(backend)
 }
 
@@ -188,7 +188,8 @@ fn demo(mut arguments: Arguments) -> Result<(), Failure> {
     let protocol = protocol(&mut arguments)?;
     let options = DemoOptions {
         protocol,
-        nodes: arguments.number("nodes", 3)?,
+        // PBFT needs 3f + 1 nodes: four tolerate one Byzantine node.
+        nodes: arguments.number("nodes", protocol.default_nodes())?,
         quick: arguments.switch("quick"),
         out: arguments.take("out").map(PathBuf::from),
         clients: arguments.number("clients", 6)?,
@@ -251,6 +252,9 @@ fn startup_failure(path: &str, config: &NodeConfig, error: &NetError) -> Failure
             "{path}: data_dir {}: {error}; make the directory writable or set data_dir to a writable directory",
             config.data_dir.display()
         ),
+        NetError::Certificate { field, .. } if field.starts_with("pbft") => format!(
+            "{path}: {error}; fix `{field}` to name this node's PBFT key file (`tessera-node init --protocol pbft` writes them)"
+        ),
         NetError::Certificate { field, .. } => {
             format!("{path}: {error}; fix `{field}` to name a readable PEM file of this cluster")
         }
@@ -290,8 +294,13 @@ fn serve(mut arguments: Arguments) -> Result<(), Failure> {
                     .map_err(|error| startup_failure(&path, &config, &error))?;
                 run_node(node, &config).await
             }
-            // Raft (`protocol` refused pbft).
-            Backend::Raft | Backend::Pbft => {
+            Backend::Pbft => {
+                let node = start_kv_pbft_node(&config)
+                    .await
+                    .map_err(|error| startup_failure(&path, &config, &error))?;
+                run_node(node, &config).await
+            }
+            Backend::Raft => {
                 let node = start_kv_node(&config)
                     .await
                     .map_err(|error| startup_failure(&path, &config, &error))?;

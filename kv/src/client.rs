@@ -31,7 +31,8 @@ pub struct ReadAnswer<T> {
     pub value: T,
     /// The commit index it reflects (at least).
     pub index: u64,
-    /// How it was served: `read_index`, `lease` or `stale`.
+    /// How it was served: `read_index` (Raft), `barrier` (Multi-Paxos),
+    /// `ordered` (PBFT), `lease` or `stale`.
     pub path: &'static str,
     /// For a stale (follower) read: how long before the read the node had
     /// last heard from its leader — the answer reflects every write

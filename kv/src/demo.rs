@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -14,9 +14,10 @@ use std::time::Duration;
 use tessera_core::{Mode, ModeLevel, NodeId, SeededRng};
 use tessera_net::{
     CertificateAuthority, ClientAuth, ClientTls, DurableStore, Listeners, NetError, NodeConfig,
-    NodeSetup, PartitionSwitch, PaxosAdapter, PaxosStore, PeerConfig, ProtocolAdapter, RaftAdapter,
-    RaftStore, ReadConsistency, RunningNode, RuntimeClock, TlsConfig, TokioNetwork, WriteOf,
-    paxos_setup, raft_setup, start_node, start_node_with,
+    NodeSetup, PartitionSwitch, PaxosAdapter, PaxosStore, PbftAdapter, PbftStore, PeerConfig,
+    ProtocolAdapter, RaftAdapter, RaftStore, ReadConsistency, RunningNode, RuntimeClock, TlsConfig,
+    TokioNetwork, WriteOf, paxos_setup, pbft_keys_file_name, pbft_setup, raft_setup, start_node,
+    start_node_with, write_pbft_keys,
 };
 use tessera_sim::{History, KvModel, KvOp, LinearizabilityChecker, RegisterOp, RegisterRet};
 use tessera_storage::StdFs;
@@ -32,7 +33,8 @@ pub enum Backend {
     /// Multi-Paxos (tessera-paxos), through tessera-net's Multi-Paxos
     /// adapter.
     Paxos,
-    /// PBFT (tessera-pbft): no network adapter yet.
+    /// PBFT (tessera-pbft), through tessera-net's PBFT adapter: every
+    /// node a replica and its clients' gateway.
     Pbft,
 }
 
@@ -48,23 +50,23 @@ impl Backend {
             "paxos" => Ok(Backend::Paxos),
             "pbft" => Ok(Backend::Pbft),
             other => Err(format!(
-                "unknown protocol `{other}`: use --protocol raft or --protocol paxos (pbft is not yet available over the network runtime)"
+                "unknown protocol `{other}`: use --protocol raft, --protocol paxos or --protocol pbft"
             )),
         }
     }
 
-    /// Whether the network runtime can run it; if not, a one-line message.
-    ///
-    /// # Errors
-    ///
-    /// For PBFT, which has no tessera-net adapter yet.
-    pub fn check_available(self) -> Result<(), String> {
+    /// The nodes the demo runs by default: 3, or 4 for PBFT (3f + 1
+    /// replicas tolerate f Byzantine ones).
+    pub fn default_nodes(self) -> usize {
+        self.min_nodes()
+    }
+
+    /// The fewest nodes the demo runs: 3 (a majority survives one
+    /// crash), or 4 for PBFT (3f + 1 with f = 1).
+    pub fn min_nodes(self) -> usize {
         match self {
-            Backend::Raft | Backend::Paxos => Ok(()),
-            Backend::Pbft => Err(format!(
-                "--protocol {}: this backend is not yet available over the network runtime (tessera-net has Raft and Multi-Paxos adapters); use --protocol raft or --protocol paxos",
-                self.name()
-            )),
+            Backend::Raft | Backend::Paxos => 3,
+            Backend::Pbft => 4,
         }
     }
 
@@ -95,6 +97,13 @@ trait DemoProtocol: ProtocolAdapter + Sized {
 
     /// The demo's timing, on top of the defaults.
     fn tune(config: &mut NodeConfig);
+
+    /// Generates what the whole cluster needs before it starts, into
+    /// `dir`, and points each node's configuration at its part (PBFT: its
+    /// keys). By default, nothing.
+    fn provision(_dir: &Path, _configs: &mut BTreeMap<NodeId, NodeConfig>) -> Result<(), NetError> {
+        Ok(())
+    }
 
     /// Opens the node's storage and boots it.
     fn setup(
@@ -142,10 +151,45 @@ impl DemoProtocol for PaxosAdapter<KvStore> {
     }
 }
 
+impl DemoProtocol for PbftAdapter<KvStore> {
+    type Store = PbftStore;
+
+    fn tune(config: &mut NodeConfig) {
+        // A backup suspects the primary after 600 ms without progress on a
+        // request it holds (a crashed primary is replaced within about a
+        // second; a busy machine's late message does not start a view
+        // change); checkpoints every 32 sequence numbers, so the restarted
+        // and the partitioned node catch up by state transfer.
+        config.pbft.view_change_timeout_ms = 600;
+        config.pbft.checkpoint_interval = 32;
+    }
+
+    fn provision(dir: &Path, configs: &mut BTreeMap<NodeId, NodeConfig>) -> Result<(), NetError> {
+        let ids: Vec<NodeId> = configs.keys().copied().collect();
+        let gateway_clients = configs
+            .values()
+            .map(|config| config.pbft.gateway_clients)
+            .max()
+            .unwrap_or_default();
+        write_pbft_keys(dir, &ids, gateway_clients)?;
+        for (id, config) in configs.iter_mut() {
+            config.pbft.keys = Some(dir.join(pbft_keys_file_name(*id)));
+        }
+        Ok(())
+    }
+
+    fn setup(
+        config: &NodeConfig,
+        clock: RuntimeClock,
+    ) -> Result<NodeSetup<Self, Self::Store>, NetError> {
+        pbft_setup(config, KvStore::default(), Arc::new(StdFs), clock)
+    }
+}
+
 /// How the demo runs.
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
-    /// Nodes in the cluster (3 to 7).
+    /// Nodes in the cluster (3 to 7; 4 to 7 under PBFT).
     pub nodes: usize,
     /// The short run (CI): every phase a couple of seconds.
     pub quick: bool,
@@ -154,7 +198,7 @@ pub struct DemoOptions {
     pub out: Option<PathBuf>,
     /// Concurrent clients.
     pub clients: usize,
-    /// The consensus protocol the nodes run (Raft or Multi-Paxos).
+    /// The consensus protocol the nodes run (Raft, Multi-Paxos or PBFT).
     pub protocol: Backend,
     /// Print a progress line and phase messages on stderr.
     pub progress: bool,
@@ -787,9 +831,7 @@ pub async fn run_demo(
     match options.protocol {
         Backend::Raft => run_demo_with::<RaftAdapter<KvStore>>(options, stop).await,
         Backend::Paxos => run_demo_with::<PaxosAdapter<KvStore>>(options, stop).await,
-        Backend::Pbft => Err(DemoError::Usage(
-            Backend::Pbft.check_available().err().unwrap_or_default(),
-        )),
+        Backend::Pbft => run_demo_with::<PbftAdapter<KvStore>>(options, stop).await,
     }
 }
 
@@ -797,10 +839,17 @@ async fn run_demo_with<A: DemoProtocol>(
     options: DemoOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<DemoReport, DemoError> {
-    if !(3..=7).contains(&options.nodes) {
+    let min_nodes = options.protocol.min_nodes();
+    if !(min_nodes..=7).contains(&options.nodes) {
+        let why = if options.protocol == Backend::Pbft {
+            " (PBFT needs 3f + 1 replicas to tolerate f Byzantine ones: 4 for one)"
+        } else {
+            ""
+        };
         return Err(DemoError::Usage(format!(
-            "--nodes {}: the demo runs 3 to 7 nodes",
-            options.nodes
+            "--nodes {}: the {} demo runs {min_nodes} to 7 nodes{why}; choose a count in that range",
+            options.nodes,
+            options.protocol.title()
         )));
     }
     if !(1..=64).contains(&options.clients) {
@@ -892,6 +941,8 @@ async fn run_demo_with<A: DemoProtocol>(
         config.transport.backoff_max_ms = 200;
         configs.insert(id, config);
     }
+    A::provision(&data.path().join("keys"), &mut configs)
+        .map_err(|e| failed("provisioning the nodes", e))?;
     let recorder = Arc::new(Recorder {
         start: std::time::Instant::now(),
         history: Mutex::new(History::new()),

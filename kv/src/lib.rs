@@ -1,13 +1,13 @@
 //! # tessera-kv: a replicated key-value service
 //!
-//! Get, put, delete, compare-and-set and range scans, replicated by Raft
-//! or Multi-Paxos on tessera-net's runtime (gRPC over mutual TLS, durable
+//! Get, put, delete, compare-and-set and range scans, replicated by Raft,
+//! Multi-Paxos or PBFT on tessera-net's runtime (gRPC over mutual TLS, durable
 //! storage on each node's disk), with every write's version an HLC
 //! timestamp (tessera-hlc). It is built only from the other crates' public
-//! APIs: [`KvStore`] is a `tessera_raft::StateMachine` and a
-//! `tessera_paxos::multi::StateMachine`, served by `tessera_net::raft_setup`
-//! or `tessera_net::paxos_setup` and `start_node`; [`KvClient`] wraps
-//! `tessera_net::ClusterClient`.
+//! APIs: [`KvStore`] is a `tessera_raft::StateMachine`, a
+//! `tessera_paxos::multi::StateMachine` and a `tessera_net::PbftApplication`,
+//! served by `tessera_net::raft_setup`, `paxos_setup` or `pbft_setup` and
+//! `start_node`; [`KvClient`] wraps `tessera_net::ClusterClient`.
 //!
 //! The `tessera-kv` binary has `serve` (one node from a tessera-net
 //! configuration file), the client commands `get` / `put` / `cas` / `del`
@@ -19,10 +19,11 @@
 //! ## What it guards
 //!
 //! - **LINEARIZABILITY** of get, put, delete and compare-and-set: writes
-//!   are committed through the Raft log (or chosen in a Multi-Paxos slot)
-//!   before they are answered; reads are served by the leader after a
-//!   quorum round (Raft's ReadIndex, Multi-Paxos's barrier slot) or under
-//!   its lease. The demo checks it on every run, over real sockets and disks.
+//!   are committed through the Raft log (or chosen in a Multi-Paxos slot,
+//!   or committed by 2f + 1 PBFT replicas and executed) before they are
+//!   answered; reads are served by the leader after a quorum round (Raft's
+//!   ReadIndex, Multi-Paxos's barrier slot) or under its lease, or under
+//!   PBFT ordered and executed like writes. The demo checks it on every run, over real sockets and disks.
 //! - **NOTHING ACKNOWLEDGED BEFORE IT IS DURABLE** on a quorum's disks
 //!   (tessera-net's runtime: a write is acknowledged only after its
 //!   `fdatasync`).
@@ -55,11 +56,15 @@
 //! catch-up: requests redirected or refused) and `Bootstrap` are not. The
 //! demo prints every transition with its trigger and charts them.
 //!
-//! The backend is chosen at start: Raft (the default) or Multi-Paxos
-//! (`--protocol paxos`, [`start_kv_paxos_node`]), with the same client API;
-//! under Multi-Paxos the modes are `PaxosMode`'s (`stable-leader` is the
-//! Target mode). `--protocol pbft` is refused with exit code 2, since
-//! tessera-net has no PBFT adapter yet.
+//! The backend is chosen at start: Raft (the default), Multi-Paxos
+//! (`--protocol paxos`, [`start_kv_paxos_node`]) or PBFT (`--protocol
+//! pbft`, [`start_kv_pbft_node`]), with the same client API; under
+//! Multi-Paxos the modes are `PaxosMode`'s (`stable-leader` is the Target
+//! mode), under PBFT `PbftMode`'s (`normal` is the Target mode). Under
+//! PBFT, every node answers clients as their gateway (no redirects), reads
+//! are ordered like writes (PBFT has no leases), and the cluster tolerates
+//! `f` Byzantine nodes out of `3f + 1`; an answer is as trustworthy as the
+//! node that gave it.
 //!
 //! ## Example
 //!
@@ -128,6 +133,9 @@ pub type KvNode = tessera_net::RunningNode<tessera_net::RaftAdapter<KvStore>>;
 /// A running tessera-kv node replicating by Multi-Paxos.
 pub type KvPaxosNode = tessera_net::RunningNode<tessera_net::PaxosAdapter<KvStore>>;
 
+/// A running tessera-kv node replicating by PBFT.
+pub type KvPbftNode = tessera_net::RunningNode<tessera_net::PbftAdapter<KvStore>>;
+
 /// Starts one tessera-kv node as `config` (tessera-net's node
 /// configuration) describes: its storage under `config.data_dir`, restored
 /// from what is there, serving peers and clients on the configured
@@ -156,4 +164,25 @@ pub async fn start_kv_paxos_node(
     config: &tessera_net::NodeConfig,
 ) -> Result<KvPaxosNode, tessera_net::NetError> {
     tessera_net::start_paxos_node(config, KvStore::default()).await
+}
+
+/// Starts one tessera-kv node replicating by PBFT (`--protocol pbft`), as
+/// `config` describes (its PBFT tuning and its key file in `config.pbft`;
+/// `tessera-node init --protocol pbft` writes both); otherwise as
+/// [`start_kv_node`]. A PBFT cluster needs `3f + 1` nodes to tolerate `f`
+/// Byzantine ones: four for one.
+///
+/// Every node serves clients as their gateway: it orders their operations
+/// through PBFT and answers with its own replica's result, which is
+/// correct if that node is (see `tessera_net::PbftAdapter`).
+///
+/// # Errors
+///
+/// As `tessera_net::start_pbft_node`: a bad configuration, missing or
+/// invalid keys, unusable storage or certificates, an address that cannot
+/// be bound.
+pub async fn start_kv_pbft_node(
+    config: &tessera_net::NodeConfig,
+) -> Result<KvPbftNode, tessera_net::NetError> {
+    tessera_net::start_pbft_node(config, KvStore::default()).await
 }

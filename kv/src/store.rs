@@ -554,6 +554,34 @@ impl tessera_paxos::multi::StateMachine for KvStore {
     }
 }
 
+/// The same store replicated by PBFT (`--protocol pbft`): the same
+/// commands, answers and versions. `apply` is deterministic (a version is
+/// computed from the client's stamp and the previous version, never from a
+/// local clock) and the snapshot is canonical (keys in order), as PBFT's
+/// checkpoints, which compare the replicas' state digests, require.
+impl tessera_net::PbftApplication for KvStore {
+    type Command = KvCommand;
+    type Output = KvOutput;
+    type Query = KvQuery;
+    type QueryOutput = KvAnswer;
+
+    fn apply(&mut self, seq: u64, command: &KvCommand) -> KvOutput {
+        StateMachine::apply(self, seq, command)
+    }
+
+    fn query(&self, query: &KvQuery) -> KvAnswer {
+        StateMachine::query(self, query)
+    }
+
+    fn snapshot(&self) -> Vec<u8> {
+        self.encode_state()
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), String> {
+        self.restore_state(snapshot)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -606,6 +634,29 @@ mod tests {
         });
         assert!(KvCommand::decode(&[9]).is_err());
         assert!(KvAnswer::decode(&[2, 255, 255, 255, 255, 255, 255, 255, 255]).is_err());
+    }
+
+    #[test]
+    fn two_pbft_replicas_applying_the_same_commands_have_equal_snapshots() {
+        use tessera_net::PbftApplication as Pbft;
+        let mut a = KvStore::default();
+        let mut b = KvStore::default();
+        for (seq, key) in [(1, "b"), (1, "a"), (2, "c")] {
+            let command = KvCommand::Put {
+                key: key.as_bytes().to_vec(),
+                value: b"v".to_vec(),
+                stamp: Timestamp::from_micros(seq * 10),
+            };
+            assert_eq!(
+                Pbft::apply(&mut a, seq, &command),
+                Pbft::apply(&mut b, seq, &command)
+            );
+        }
+        assert_eq!(Pbft::snapshot(&a), Pbft::snapshot(&b));
+        let mut c = KvStore::default();
+        Pbft::restore(&mut c, &Pbft::snapshot(&a)).expect("restore");
+        assert_eq!(Pbft::snapshot(&c), Pbft::snapshot(&a));
+        assert!(Pbft::restore(&mut c, b"garbage").is_err());
     }
 
     #[test]

@@ -56,20 +56,32 @@ fn write_config(dir: &Path, client: &str, data_dir: &Path) -> String {
 }
 
 #[test]
-fn an_unknown_protocol_and_the_unavailable_backend_exit_2() {
+fn an_unknown_protocol_and_too_few_pbft_nodes_exit_2() {
     let line = assert_usage_error(
         &tessera_kv(&["demo", "--protocol", "zab"]),
         "unknown protocol `zab`",
     );
-    assert!(line.contains("raft") && line.contains("paxos"), "{line}");
-    for command in ["demo", "serve"] {
-        let line = assert_usage_error(
-            &tessera_kv(&[command, "--protocol", "pbft"]),
-            "not yet available over the network runtime",
-        );
-        assert!(line.contains("pbft"), "{line}");
-    }
+    assert!(
+        line.contains("raft") && line.contains("paxos") && line.contains("pbft"),
+        "{line}"
+    );
+    let line = assert_usage_error(
+        &tessera_kv(&["demo", "--protocol", "pbft", "--nodes", "3"]),
+        "--nodes 3",
+    );
+    assert!(line.contains("3f + 1"), "{line}");
     assert_usage_error(&tessera_kv(&["frobnicate"]), "unknown command");
+}
+
+#[test]
+fn serving_pbft_with_too_few_nodes_exits_2() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = write_config(dir.path(), "127.0.0.1:0", &dir.path().join("data"));
+    let line = assert_usage_error(
+        &tessera_kv(&["serve", "--config", &path, "--protocol", "pbft"]),
+        "3f + 1",
+    );
+    assert!(line.contains(&path) && line.contains("peers"), "{line}");
 }
 
 #[test]

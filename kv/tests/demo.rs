@@ -100,6 +100,39 @@ async fn the_quick_multi_paxos_demo_ends_linearizable_with_every_node_in_target_
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_quick_pbft_demo_ends_linearizable_with_every_node_in_target_mode() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let options = DemoOptions {
+        quick: true,
+        out: Some(out.path().to_path_buf()),
+        clients: 4,
+        nodes: Backend::Pbft.default_nodes(),
+        progress: false,
+        protocol: Backend::Pbft,
+    };
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let report = run_demo(options, stopped).await.expect("the demo runs");
+    let rendered = report.render();
+    assert!(rendered.contains("(PBFT)"), "{rendered}");
+    assert!(report.passed(), "{rendered}");
+    assert!(report.ok > 50, "too little work done: {rendered}");
+    assert_eq!(report.final_status.len(), 4, "{rendered}");
+    assert!(
+        report
+            .final_status
+            .iter()
+            .all(|node| node.target && node.mode == "normal"),
+        "{rendered}"
+    );
+    assert_faults_on_the_timeline(&report, &rendered);
+    // The killed primary was voted out: a view change ran.
+    assert!(
+        report.timeline.iter().any(|e| e.state == "changing view"),
+        "{rendered}"
+    );
+}
+
 #[tokio::test]
 async fn bad_demo_options_are_usage_errors() {
     let (_stop, stopped) = tokio::sync::watch::channel(false);

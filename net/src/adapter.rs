@@ -46,7 +46,8 @@ pub enum ClientOutcome {
         /// The application's answer.
         output: Vec<u8>,
         /// How it was served: `read_index` (Raft's quorum round),
-        /// `barrier` (Multi-Paxos's barrier slot), `lease` or `stale`.
+        /// `barrier` (Multi-Paxos's barrier slot), `ordered` (PBFT: ordered
+        /// and executed like a write), `lease` or `stale`.
         path: &'static str,
         /// For a stale read: how long before the read the node last heard
         /// from its leader.

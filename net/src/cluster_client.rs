@@ -520,6 +520,7 @@ impl<N: Network> ClusterClient<N> {
                                 "lease" => "lease",
                                 "stale" => "stale",
                                 "barrier" => "barrier",
+                                "ordered" => "ordered",
                                 _ => "read_index",
                             },
                             staleness: Duration::from_millis(applied.staleness_ms),

@@ -424,7 +424,10 @@ pub struct PbftSettings {
     /// The view-change timeout never grows beyond this.
     pub view_change_timeout_max_ms: u64,
     /// How often a replica that waits for something tells its peers where
-    /// it stands.
+    /// it stands. Three intervals without an answer from `2f` peers and
+    /// the replica counts itself cut off (it waits rather than start a
+    /// view change): three intervals must be shorter than
+    /// `view_change_timeout_ms`.
     pub status_interval_ms: u64,
     /// Client identities each node hosts as its clients' gateway: as many
     /// operations in flight at once through one node.
@@ -492,7 +495,21 @@ impl PbftSettings {
         config.view_change_timeout = Duration::from_millis(self.view_change_timeout_ms);
         config.view_change_timeout_max = Duration::from_millis(self.view_change_timeout_max_ms);
         config.status_interval = Duration::from_millis(self.status_interval_ms);
-        config.peer_silence_timeout = config.status_interval * 10;
+        // Three status rounds without an answer: the replica is cut off.
+        // Below the view-change timeout (checked below), so that a cut-off
+        // replica knows it before its timer fires and does not start a
+        // view change it could not complete.
+        config.peer_silence_timeout = config.status_interval * 3;
+        if config.peer_silence_timeout >= config.view_change_timeout {
+            return Err(ConfigError::new(
+                "pbft.status_interval_ms",
+                format!(
+                    "three status rounds ({} ms) must be shorter than pbft.view_change_timeout_ms ({}): a replica cut off from the others must know it before it suspects the primary",
+                    self.status_interval_ms.saturating_mul(3),
+                    self.view_change_timeout_ms
+                ),
+            ));
+        }
         config.message_bytes_max = transport_bytes_max
             .saturating_sub(ENVELOPE_OVERHEAD_BYTES)
             .max(1);

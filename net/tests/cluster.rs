@@ -730,6 +730,15 @@ mod pbft {
             }
             other => panic!("{other:?}"),
         }
+        // The same path through the client port.
+        match reader
+            .read(query.clone(), ReadConsistency::Linearizable)
+            .await
+            .expect("a read")
+        {
+            ClientOutcome::Read { path, .. } => assert_eq!(path, "ordered"),
+            other => panic!("{other:?}"),
+        }
         for id in 1..=4 {
             cluster
                 .handle(id)
