@@ -147,14 +147,20 @@ impl<P: Protocol, D> Cluster<P, D> {
     /// covering every write it asked for meanwhile — all applied to its
     /// disk already — and again, until nothing is left for it.
     pub(crate) fn step(&mut self) -> bool {
-        let n = self.nodes.len();
-        let Some(at) = (0..n)
-            .map(|i| (self.next + i) % n)
-            .find(|&at| self.has_work(at))
-        else {
+        let n = self.ticks.len();
+        if n == 0 {
             return false;
-        };
-        self.next = (at + 1) % n;
+        }
+        let mut at = self.next;
+        let mut scanned = 0;
+        while !self.has_work(at) {
+            scanned += 1;
+            if scanned == n {
+                return false;
+            }
+            at = if at + 1 == n { 0 } else { at + 1 };
+        }
+        self.next = if at + 1 == n { 0 } else { at + 1 };
         loop {
             if std::mem::take(&mut self.ticks[at]) {
                 self.handle(at, Input::Tick);
