@@ -11,8 +11,7 @@ mod support;
 use std::time::Duration;
 
 use support::{PATIENCE, TestCluster, local_value, put, read};
-use tessera_net::{ClientOutcome, MapQuery, ReadConsistency};
-use tessera_storage::Codec;
+use tessera_net::ClientOutcome;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn elect_commit_fail_over_restart_and_catch_up_by_snapshot() {
@@ -69,48 +68,10 @@ async fn elect_commit_fail_over_restart_and_catch_up_by_snapshot() {
     // Restart the old leader from its disk: it recovers what it had, then
     // catches up by snapshot.
     cluster.start(first, None).await;
-    let restarted = cluster.handle(first);
-    restarted
-        .wait_for(|s| s.applied_index >= last, PATIENCE)
-        .await
-        .expect("the restarted node catches up");
-    let installed = restarted
-        .inspect(|node| node.counters().snapshots_installed)
-        .await
-        .expect("the node runs");
-    assert!(installed >= 1, "caught up by snapshot");
-    assert_eq!(
-        local_value(&restarted, "a3").await.as_deref(),
-        Some(&b"3"[..])
-    );
-    assert_eq!(
-        local_value(&restarted, "b59").await.as_deref(),
-        Some(&b"59"[..])
-    );
-
-    // It serves a stale read within a bound once it hears from the leader.
-    let mut query = Vec::new();
-    MapQuery {
-        key: b"b10".to_vec(),
-    }
-    .encode(&mut query);
-    let outcome = restarted
-        .read(
-            &query,
-            ReadConsistency::Stale {
-                max_staleness: Duration::from_secs(5),
-            },
-        )
-        .await
-        .expect("a stale read");
-    assert!(
-        matches!(outcome, ClientOutcome::Read { path: "stale", .. }),
-        "{outcome:?}"
-    );
-
-    // And everything committed is still there, read linearizably.
-    assert_eq!(read(&client, "a0").await.as_deref(), Some(&b"0"[..]));
-    assert_eq!(read(&client, "b59").await.as_deref(), Some(&b"59"[..]));
+    support::assert_caught_up_by_snapshot(&cluster.handle(first), &client, last, |node| {
+        node.counters().snapshots_installed
+    })
+    .await;
     cluster.shutdown().await;
 }
 
@@ -420,10 +381,10 @@ mod paxos {
     use support::{PATIENCE, TestCluster, put, read};
     use tessera_core::NodeId;
     use tessera_net::{
-        ClientOutcome, MapCommand, MapQuery, NodeConfig, NodeHandle, NodeSetup, PaxosAdapter,
-        PaxosStore, ReadConsistency, ReplicatedMap, RuntimeClock, paxos_setup,
+        MapCommand, NodeConfig, NodeSetup, PaxosAdapter, PaxosStore, ReplicatedMap, RuntimeClock,
+        paxos_setup,
     };
-    use tessera_storage::{Codec, StdFs};
+    use tessera_storage::StdFs;
 
     type Adapter = PaxosAdapter<ReplicatedMap>;
     type PaxosCluster = support::ProtocolCluster<Adapter, PaxosStore<MapCommand>>;
@@ -441,14 +402,6 @@ mod paxos {
     async fn start_all(tune: impl Fn(&mut NodeConfig)) -> PaxosCluster {
         let (cluster, listeners) = TestCluster::new(3, tune).await;
         PaxosCluster::start_all(cluster, listeners, boot).await
-    }
-
-    async fn local_value(handle: &NodeHandle<Adapter>, key: &str) -> Option<Vec<u8>> {
-        let key = key.as_bytes().to_vec();
-        handle
-            .inspect(move |node| node.state_machine().get(&key).map(<[u8]>::to_vec))
-            .await
-            .expect("the node runs")
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -570,48 +523,10 @@ mod paxos {
         // Restart the old leader from its disk: it recovers what it had, then
         // catches up by snapshot.
         cluster.start(first, None).await;
-        let restarted = cluster.handle(first);
-        restarted
-            .wait_for(|s| s.applied_index >= last, PATIENCE)
-            .await
-            .expect("the restarted node catches up");
-        let installed = restarted
-            .inspect(|node| node.counters().snapshots_installed)
-            .await
-            .expect("the node runs");
-        assert!(installed >= 1, "caught up by snapshot");
-        assert_eq!(
-            local_value(&restarted, "a3").await.as_deref(),
-            Some(&b"3"[..])
-        );
-        assert_eq!(
-            local_value(&restarted, "b59").await.as_deref(),
-            Some(&b"59"[..])
-        );
-
-        // It serves a stale read within a bound once it hears from the leader.
-        let mut query = Vec::new();
-        MapQuery {
-            key: b"b10".to_vec(),
-        }
-        .encode(&mut query);
-        let outcome = restarted
-            .read(
-                &query,
-                ReadConsistency::Stale {
-                    max_staleness: Duration::from_secs(5),
-                },
-            )
-            .await
-            .expect("a stale read");
-        assert!(
-            matches!(outcome, ClientOutcome::Read { path: "stale", .. }),
-            "{outcome:?}"
-        );
-
-        // And everything committed is still there, read linearizably.
-        assert_eq!(read(&client, "a0").await.as_deref(), Some(&b"0"[..]));
-        assert_eq!(read(&client, "b59").await.as_deref(), Some(&b"59"[..]));
+        support::assert_caught_up_by_snapshot(&cluster.handle(first), &client, last, |node| {
+            node.counters().snapshots_installed
+        })
+        .await;
         cluster.shutdown().await;
     }
 }
@@ -629,10 +544,10 @@ mod pbft {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use support::{PATIENCE, TestCluster, put, read};
+    use support::{PATIENCE, TestCluster, local_value, put, read};
     use tessera_net::{
-        ClientOutcome, ClusterClient, MapQuery, NodeConfig, NodeHandle, NodeSetup, PbftAdapter,
-        PbftStore, ReadConsistency, ReplicatedMap, RuntimeClock, pbft_keys_file_name, pbft_setup,
+        ClientOutcome, ClusterClient, MapQuery, NodeConfig, NodeSetup, PbftAdapter, PbftStore,
+        ReadConsistency, ReplicatedMap, RuntimeClock, pbft_keys_file_name, pbft_setup,
         write_pbft_keys,
     };
     use tessera_storage::{Codec, StdFs};
@@ -667,14 +582,6 @@ mod pbft {
             config.pbft.keys = Some(keys.join(pbft_keys_file_name(*id)));
         }
         PbftCluster::start_all(cluster, listeners, boot).await
-    }
-
-    async fn local_value(handle: &NodeHandle<Adapter>, key: &str) -> Option<Vec<u8>> {
-        let key = key.as_bytes().to_vec();
-        handle
-            .inspect(move |node| node.replica().app().app().get(&key).map(<[u8]>::to_vec))
-            .await
-            .expect("the node runs")
     }
 
     /// Proposes until applied: a node answers "outcome unknown" only past

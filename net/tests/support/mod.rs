@@ -282,13 +282,97 @@ impl<A: ProtocolAdapter, D: DurableStore<WriteOf<A>>> ProtocolCluster<A, D> {
     }
 }
 
+/// A protocol node replicating a [`ReplicatedMap`]: where it keeps it.
+pub(crate) trait MapNode {
+    /// The node's own copy of the map.
+    fn map(&self) -> &ReplicatedMap;
+}
+
+impl MapNode for tessera_raft::RaftNode<ReplicatedMap> {
+    fn map(&self) -> &ReplicatedMap {
+        self.state_machine()
+    }
+}
+
+impl MapNode for tessera_paxos::multi::MultiPaxos<ReplicatedMap> {
+    fn map(&self) -> &ReplicatedMap {
+        self.state_machine()
+    }
+}
+
+impl MapNode for tessera_pbft::Gateway<tessera_net::PbftMachine<ReplicatedMap>> {
+    fn map(&self) -> &ReplicatedMap {
+        self.replica().app().app()
+    }
+}
+
 /// The value of `key` in node `handle`'s state machine, read inside it.
-pub(crate) async fn local_value(handle: &Handle, key: &str) -> Option<Vec<u8>> {
+pub(crate) async fn local_value<A>(handle: &NodeHandle<A>, key: &str) -> Option<Vec<u8>>
+where
+    A: ProtocolAdapter<Node: MapNode>,
+{
     let key = key.as_bytes().to_vec();
     handle
-        .inspect(move |node| node.state_machine().get(&key).map(<[u8]>::to_vec))
+        .inspect(move |node| node.map().get(&key).map(<[u8]>::to_vec))
         .await
         .expect("the node runs")
+}
+
+/// What a node restarted from its disk while the others compacted their
+/// logs past what it had must show (keys `a0..` written before its crash,
+/// `b..` through `b59` after): it catches up through `last` by a snapshot
+/// (`snapshots_installed` counts them), holds writes from both sides of its
+/// crash, serves a bounded-stale read, and the cluster still answers
+/// linearizable reads of both.
+pub(crate) async fn assert_caught_up_by_snapshot<A>(
+    restarted: &NodeHandle<A>,
+    client: &ClusterClient,
+    last: u64,
+    snapshots_installed: fn(&A::Node) -> u64,
+) where
+    A: ProtocolAdapter<Node: MapNode>,
+{
+    restarted
+        .wait_for(|s| s.applied_index >= last, PATIENCE)
+        .await
+        .expect("the restarted node catches up");
+    let installed = restarted
+        .inspect(snapshots_installed)
+        .await
+        .expect("the node runs");
+    assert!(installed >= 1, "caught up by snapshot");
+    assert_eq!(
+        local_value(restarted, "a3").await.as_deref(),
+        Some(&b"3"[..])
+    );
+    assert_eq!(
+        local_value(restarted, "b59").await.as_deref(),
+        Some(&b"59"[..])
+    );
+
+    // It serves a stale read within a bound once it hears from the leader.
+    let mut query = Vec::new();
+    MapQuery {
+        key: b"b10".to_vec(),
+    }
+    .encode(&mut query);
+    let outcome = restarted
+        .read(
+            &query,
+            ReadConsistency::Stale {
+                max_staleness: Duration::from_secs(5),
+            },
+        )
+        .await
+        .expect("a stale read");
+    assert!(
+        matches!(outcome, ClientOutcome::Read { path: "stale", .. }),
+        "{outcome:?}"
+    );
+
+    // And everything committed is still there, read linearizably.
+    assert_eq!(read(client, "a0").await.as_deref(), Some(&b"0"[..]));
+    assert_eq!(read(client, "b59").await.as_deref(), Some(&b"59"[..]));
 }
 
 /// Reads `key` linearizably through the client.
