@@ -19,9 +19,9 @@ fn tessera_kv(arguments: &[&str]) -> (i32, String, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_client_commands_work_against_a_running_node() {
-    let dir = tempfile::tempdir().expect("temporary directory");
+/// A one-node cluster's configuration with its data in `dir`, on ports
+/// the system picked, and its client address.
+async fn one_node(dir: &std::path::Path) -> (NodeConfig, String) {
     let ports = Listeners::bind(&TokioNetwork, "127.0.0.1:0", "127.0.0.1:0")
         .await
         .expect("free ports");
@@ -32,7 +32,16 @@ async fn the_client_commands_work_against_a_running_node() {
     }];
     drop(ports);
     let address = peers[0].client_address.clone();
-    let config = NodeConfig::new("cli", 1, dir.path().join("node-1"), peers);
+    (
+        NodeConfig::new("cli", 1, dir.join("node-1"), peers),
+        address,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_commands_work_against_a_running_node() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (config, address) = one_node(dir.path()).await;
     let node = start_kv_node(&config).await.expect("the node starts");
 
     let run = |arguments: Vec<&str>| {
@@ -112,17 +121,7 @@ async fn the_client_commands_work_against_a_running_node() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_commands_work_against_a_multi_paxos_node() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let ports = Listeners::bind(&TokioNetwork, "127.0.0.1:0", "127.0.0.1:0")
-        .await
-        .expect("free ports");
-    let peers = vec![PeerConfig {
-        id: 1,
-        peer_address: ports.peer_address().into(),
-        client_address: ports.client_address().into(),
-    }];
-    drop(ports);
-    let address = peers[0].client_address.clone();
-    let config = NodeConfig::new("cli", 1, dir.path().join("node-1"), peers);
+    let (config, address) = one_node(dir.path()).await;
     let node = tessera_kv::start_kv_paxos_node(&config)
         .await
         .expect("the node starts");

@@ -312,6 +312,7 @@ fn snapshot_chunks_travel_on_their_own_lane() {
 
 /// Multi-Paxos's messages (`proto/paxos.proto`).
 mod paxos {
+    use super::{bytes, command, position};
     use proptest::prelude::*;
     use tessera_core::Instant;
     use tessera_net::{Lane, MapCommand, PaxosAdapter, ReplicatedMap, WireCodec, WireError};
@@ -327,23 +328,6 @@ mod paxos {
 
     fn ballot() -> impl Strategy<Value = Ballot> {
         (any::<u64>(), any::<u64>()).prop_map(|(round, node)| Ballot::new(round, node))
-    }
-
-    fn position() -> impl Strategy<Value = LogPosition> {
-        (any::<u64>(), any::<u64>()).prop_map(|(index, term)| LogPosition::new(index, term))
-    }
-
-    fn bytes() -> impl Strategy<Value = Vec<u8>> {
-        proptest::collection::vec(any::<u8>(), 0..16)
-    }
-
-    fn command() -> impl Strategy<Value = MapCommand> {
-        prop_oneof![
-            (bytes(), bytes()).prop_map(|(key, value)| MapCommand::Put { key, value }),
-            bytes().prop_map(|key| MapCommand::Delete { key }),
-            (bytes(), proptest::option::of(bytes()), bytes())
-                .prop_map(|(key, expected, new)| MapCommand::CompareAndSet { key, expected, new }),
-        ]
     }
 
     fn nodes() -> impl Strategy<Value = Vec<u64>> {
