@@ -55,15 +55,10 @@ impl Backend {
         }
     }
 
-    /// The nodes the demo runs by default: 3, or 4 for PBFT (3f + 1
-    /// replicas tolerate f Byzantine ones).
+    /// The nodes the demo runs by default, which is also the fewest it
+    /// runs: 3 (a majority survives one crash), or 4 for PBFT (3f + 1
+    /// replicas tolerate f = 1 Byzantine one).
     pub fn default_nodes(self) -> usize {
-        self.min_nodes()
-    }
-
-    /// The fewest nodes the demo runs: 3 (a majority survives one
-    /// crash), or 4 for PBFT (3f + 1 with f = 1).
-    pub fn min_nodes(self) -> usize {
         match self {
             Backend::Raft | Backend::Paxos => 3,
             Backend::Pbft => 4,
@@ -839,7 +834,7 @@ async fn run_demo_with<A: DemoProtocol>(
     options: DemoOptions,
     mut stop: watch::Receiver<bool>,
 ) -> Result<DemoReport, DemoError> {
-    let min_nodes = options.protocol.min_nodes();
+    let min_nodes = options.protocol.default_nodes();
     if !(min_nodes..=7).contains(&options.nodes) {
         let why = if options.protocol == Backend::Pbft {
             " (PBFT needs 3f + 1 replicas to tolerate f Byzantine ones: 4 for one)"

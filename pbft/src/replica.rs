@@ -1050,18 +1050,19 @@ impl<S: StateMachine> Replica<S> {
         }
         if let Some(deadline) = self.timer
             && self.now >= deadline
+            && self.peers_heard() < self.config.quorum_size() - 1
         {
-            if self.peers_heard() < self.config.quorum_size() - 1 {
-                // Cut off from the others (fewer than 2f heard from
-                // lately): a view change started now could not complete,
-                // and once sent it could never be taken back — the replica
-                // would sit out the current view until the next view
-                // change, even after the network heals. Wait (Stalled),
-                // and decide again when the timer next expires.
-                self.timer = Some(self.now + self.timeout);
-                self.retransmit(out);
-                return;
-            }
+            // Cut off from the others (fewer than 2f heard from lately): a
+            // view change started now could not complete, and once sent it
+            // could never be taken back — the replica would sit out the
+            // current view until the next view change, even after the
+            // network heals. Wait (Stalled), and decide again when the
+            // timer next expires.
+            self.timer = Some(self.now + self.timeout);
+        }
+        if let Some(deadline) = self.timer
+            && self.now >= deadline
+        {
             self.timer = None;
             self.timer_for = None;
             if self.view_active {
